@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AssistantsConfig(AppConfig):
+    name = "apps.assistants"
+    label = "assistants"
+    verbose_name = "Assistant"

@@ -1,0 +1,57 @@
+"""Signup on the public site."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from apps.tenants.services import company_owner_email_check, company_slug_check
+from apps.tenants.validators import SLUG_MAX_LENGTH
+
+
+class SignupForm(forms.Form):
+    company_name = forms.CharField(label=_("Company name"), max_length=120)
+    subdomain = forms.CharField(
+        label=_("Subdomain"),
+        max_length=SLUG_MAX_LENGTH,
+        help_text=_("Your team's address: <subdomain>.%(domain)s")
+        % {"domain": settings.ROOT_DOMAIN},
+    )
+    name = forms.CharField(label=_("Your name"), max_length=150)
+    email = forms.EmailField(label=_("Work email"))
+    language = forms.ChoiceField(
+        label=_("Default language of your assistant and team"),
+        choices=settings.LANGUAGES,
+        initial="es",
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("At least 10 characters, not only digits, not a common password."),
+    )
+
+    def clean_subdomain(self) -> str:
+        slug = self.cleaned_data["subdomain"].strip().lower()
+        company_slug_check(slug=slug)
+        return slug
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        company_owner_email_check(email=email)
+        return email
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Show the errors of `company_create` on the matching fields."""
+        field_for = {
+            "slug": "subdomain",
+            "owner_email": "email",
+            "owner_password": "password",
+            "name": "company_name",
+        }
+        if hasattr(error, "error_dict"):
+            for key, errors in error.error_dict.items():
+                self.add_error(field_for.get(key, None), errors)
+        else:
+            self.add_error(None, error)

@@ -1,0 +1,62 @@
+"""Routing each request to its company, and the company's language."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseNotFound, JsonResponse
+from django.middleware.locale import LocaleMiddleware
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation.trans_real import parse_accept_lang_header
+from django_tenants.middleware.main import TenantMainMiddleware
+
+
+class CompanyMiddleware(TenantMainMiddleware):
+    """django-tenants' routing by host, with a plain 404 page for unknown hosts and a clear
+    "suspended" answer for suspended companies."""
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        response = super().process_request(request)
+        if response is not None:
+            return response
+        company = request.tenant  # type: ignore[attr-defined]
+        if company.is_suspended:
+            return suspended_response(request)
+        return None
+
+    def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse:
+        return HttpResponseNotFound(
+            render_to_string("errors/unknown_host.html", {"hostname": hostname})
+        )
+
+
+def suspended_response(request: HttpRequest) -> HttpResponse:
+    message = "This company's account is suspended. Contact support to reactivate it."
+    if request.path.startswith("/v1/") or "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse(
+            {"error": {"code": "company_suspended", "message": message}}, status=403
+        )
+    return HttpResponse(render_to_string("errors/suspended.html"), status=403)
+
+
+class CompanyLocaleMiddleware(LocaleMiddleware):
+    """Language: the user's choice (cookie), else the browser's, else the company's default."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        from django.conf import settings
+
+        supported = {code for code, _name in settings.LANGUAGES}
+        language = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        if language not in supported:
+            language = None
+            for accepted, _q in parse_accept_lang_header(
+                request.headers.get("Accept-Language", "")
+            ):
+                base = accepted.split("-")[0].lower()
+                if base in supported:
+                    language = base
+                    break
+        if language is None:
+            company = getattr(request, "tenant", None)
+            language = getattr(company, "language", None) or settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()

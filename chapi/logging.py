@@ -1,0 +1,29 @@
+"""Logging filter that keeps secrets out of log lines."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# OpenAI keys, Telegram bot tokens, bearer tokens and Fernet ciphertexts.
+_SECRET_PATTERNS = [
+    re.compile(r"sk-[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\b\d{6,12}:[A-Za-z0-9_\-]{30,}\b"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{12,}"),
+    re.compile(r"gAAAAA[A-Za-z0-9_\-=]{20,}"),
+]
+
+
+def redact(text: str) -> str:
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]", text)
+    return text
+
+
+class RedactSecretsFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
