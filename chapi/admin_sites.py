@@ -53,7 +53,9 @@ class CompanyAdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         return is_company_manager(request)
 
-    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def login(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         if request.user.is_authenticated:
             if not self.has_permission(request):
                 raise PermissionDenied

@@ -128,11 +128,11 @@ class SecretFormField(forms.MultiValueField):
     def compress(self, data_list: list[Any]) -> Any:
         if not data_list:
             return KEEP
-        text, remove = (list(data_list) + ["", False])[:2]
+        text, remove = ([*list(data_list), "", False])[:2]
         if remove:
             return ""
         return text.strip() if text and text.strip() else KEEP
 
     def has_changed(self, initial: Any, data: Any) -> bool:
-        text, remove = (list(data or []) + ["", False])[:2]
+        text, remove = ([*list(data or []), "", False])[:2]
         return bool(text) or bool(remove)

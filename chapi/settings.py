@@ -25,8 +25,8 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEV_SECRET_KEY = "django-insecure-chapi-development-only-never-use-in-production"
-DEV_JWT_SECRET = "chapi-development-jwt-secret-never-use-in-production"
+DEV_SECRET_KEY = "django-insecure-chapi-development-only-never-use-in-production"  # noqa: S105 - refused when DEBUG=false
+DEV_JWT_SECRET = "chapi-development-jwt-secret-never-use-in-production"  # noqa: S105 - refused when DEBUG=false
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
@@ -278,7 +278,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CHAPI <no-reply@loca
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- REST API and CORS ---------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -58,7 +58,7 @@ class MembershipAdmin(CompanyModelAdmin):
         return False  # removal goes through the Team page (keeps the last owner)
 
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
-        me = Membership.objects.get(user=request.user)
+        me = Membership.objects.get(user=cast(User, request.user))
         current = Membership.objects.get(pk=obj.pk)
         try:
             membership_role_change(

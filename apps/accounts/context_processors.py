@@ -10,11 +10,6 @@ def membership(request: HttpRequest) -> dict[str, Any]:
     company = getattr(request, "tenant", None)
     user = getattr(request, "user", None)
     member = None
-    if (
-        company is not None
-        and not company.is_public
-        and user is not None
-        and user.is_authenticated
-    ):
+    if company is not None and not company.is_public and user is not None and user.is_authenticated:
         member = getattr(user, "membership", None)
     return {"company": company, "membership": member}

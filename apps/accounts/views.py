@@ -35,7 +35,8 @@ def signup_handoff(request: HttpRequest) -> HttpResponse:
     """Log in the owner who just signed up on the public site, then send the verification
     email from this host (the link must open here, where the account lives)."""
     user_id = handoff_token_redeem(
-        token=request.GET.get("token", ""), schema_name=connection.schema_name
+        token=request.GET.get("token", ""),
+        schema_name=connection.schema_name,  # type: ignore[attr-defined]
     )
     user = User.objects.filter(pk=user_id, is_active=True).first() if user_id else None
     if user is None:
@@ -100,11 +101,14 @@ def team(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
             else:
                 messages.success(
-                    request, _("Invitation sent to %(email)s.") % {"email": form.cleaned_data["email"]}
+                    request,
+                    _("Invitation sent to %(email)s.") % {"email": form.cleaned_data["email"]},
                 )
                 return redirect("team")
     members = Membership.objects.select_related("user").filter(user__is_active=True)
-    invitations = [i for i in Invitation.objects.filter(accepted_at=None, revoked_at=None) if i.is_open]
+    invitations = [
+        i for i in Invitation.objects.filter(accepted_at=None, revoked_at=None) if i.is_open
+    ]
     return render(
         request,
         "accounts/team.html",
@@ -135,7 +139,9 @@ def _apply(request: HttpRequest, action: str, pk: int) -> HttpResponse:
         elif action == "remove":
             target = get_object_or_404(Membership, pk=pk, user__is_active=True)
             membership_remove(membership=target, by=me, actor=actor)
-            messages.success(request, _("%(user)s was removed from the team.") % {"user": target.user})
+            messages.success(
+                request, _("%(user)s was removed from the team.") % {"user": target.user}
+            )
         else:
             invitation = get_object_or_404(Invitation, pk=pk)
             invitation_revoke(invitation=invitation, by=request.user, actor=actor)  # type: ignore[arg-type]

@@ -29,7 +29,9 @@ class AssistantProfileAdmin(CompanyModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def save_model(self, request: HttpRequest, obj: AssistantProfile, form: Any, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: AssistantProfile, form: Any, change: bool
+    ) -> None:
         stored = AssistantProfile.objects.get(pk=obj.pk)
         data = {field: getattr(obj, field) for field in form.changed_data}
         assistant_profile_update(profile=stored, actor=Actor.from_request(request), data=data)

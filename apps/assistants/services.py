@@ -28,5 +28,7 @@ def assistant_profile_update(
     if changes:
         profile.full_clean()
         profile.save()
-        audit_record(actor=actor, action="assistant_profile.update", instance=profile, changes=changes)
+        audit_record(
+            actor=actor, action="assistant_profile.update", instance=profile, changes=changes
+        )
     return profile

@@ -8,7 +8,14 @@ from chapi.admin_sites import ReadOnlyCompanyModelAdmin, company_admin_site
 
 @admin.register(AuditLog, site=company_admin_site)
 class AuditLogAdmin(ReadOnlyCompanyModelAdmin):
-    list_display = ("created_at", "actor_email", "actor_kind", "ip_address", "action", "object_repr")
+    list_display = (
+        "created_at",
+        "actor_email",
+        "actor_kind",
+        "ip_address",
+        "action",
+        "object_repr",
+    )
     list_filter = ("action", "actor_kind")
     search_fields = ("actor_email", "action", "object_repr")
     date_hierarchy = "created_at"

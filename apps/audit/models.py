@@ -36,4 +36,6 @@ class AuditLog(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email or self.actor_kind} {self.action}"
+        return (
+            f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email or self.actor_kind} {self.action}"
+        )

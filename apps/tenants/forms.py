@@ -52,6 +52,6 @@ class SignupForm(forms.Form):
         }
         if hasattr(error, "error_dict"):
             for key, errors in error.error_dict.items():
-                self.add_error(field_for.get(key, None), errors)
+                self.add_error(field_for.get(key), errors)
         else:
             self.add_error(None, error)

@@ -8,7 +8,9 @@ from apps.tenants.models import Company
 
 
 def company_by_slug(*, slug: str) -> Company | None:
-    return Company.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).filter(slug=slug).first()
+    return (
+        Company.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).filter(slug=slug).first()
+    )
 
 
 def company_is_serving(company: Company) -> bool:

@@ -13,7 +13,9 @@ def test_unknown_host_gets_a_plain_404_page(db: None) -> None:
     assert b"Traceback" not in response.content
 
 
-@pytest.mark.parametrize("hostname", ["localhost", "alpha.localhost", "nobody.localhost", "10.0.0.7"])
+@pytest.mark.parametrize(
+    "hostname", ["localhost", "alpha.localhost", "nobody.localhost", "10.0.0.7"]
+)
 def test_healthz_answers_on_every_host(db: None, hostname: str) -> None:
     response = Client(HTTP_HOST=hostname).get("/healthz")
     assert response.status_code == 200

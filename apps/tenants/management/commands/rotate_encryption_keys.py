@@ -34,7 +34,7 @@ def rotate_schema(schema_name: str, is_public: bool) -> int:
             app = model._meta.app_config.name
             if (is_public and app not in shared) or (not is_public and app not in tenant_apps):
                 continue
-            for obj in model.objects.select_for_update().iterator():
+            for obj in model._default_manager.select_for_update().iterator():
                 obj.save(update_fields=names)
                 count += 1
     return count

@@ -18,7 +18,7 @@ from apps.tenants.services import company_create, company_host, public_company_e
 
 DEMO_SLUG = "demo"
 DEMO_OWNER_EMAIL = "owner@demo.example.com"
-DEMO_PASSWORD = "chapi-demo-2026"
+DEMO_PASSWORD = "chapi-demo-2026"  # noqa: S105 - the published demo login
 STAFF_EMAIL = "staff@example.com"
 
 
