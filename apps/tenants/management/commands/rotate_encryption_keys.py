@@ -1,4 +1,5 @@
-"""Re-encrypt every stored secret, in every schema, under the newest key."""
+"""Re-encrypt every stored secret, in every schema, under the newest key: encrypted model
+fields and allauth's second-factor secrets."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.core.management.base import BaseCommand
 from django.db import models, transaction
 from django_tenants.utils import get_tenant_model, schema_context
 
+from chapi.crypto import rotate
 from chapi.fields import EncryptedTextField
 
 
@@ -37,6 +39,25 @@ def rotate_schema(schema_name: str, is_public: bool) -> int:
             for obj in model._default_manager.select_for_update().iterator():
                 obj.save(update_fields=names)
                 count += 1
+        count += _rotate_mfa_secrets()
+    return count
+
+
+def _rotate_mfa_secrets() -> int:
+    """allauth's second-factor secrets (TOTP key, recovery-code seed) sit encrypted inside a
+    JSON column (apps.accounts.adapter.MFAAdapter)."""
+    from allauth.mfa.models import Authenticator
+
+    count = 0
+    for authenticator in Authenticator.objects.select_for_update().iterator():
+        data = dict(authenticator.data)
+        keys = [key for key in ("secret", "seed") if isinstance(data.get(key), str)]
+        for key in keys:
+            data[key] = rotate(data[key])
+        if keys:
+            authenticator.data = data
+            authenticator.save(update_fields=["data"])
+            count += 1
     return count
 
 
