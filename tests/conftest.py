@@ -53,6 +53,10 @@ def company_ensure(slug: str) -> Company:
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> None:
+    if not str(connection.settings_dict["NAME"]).startswith("test_"):
+        # No collected test asked for a database, so pytest-django made none: never write the
+        # test companies into the configured (development) database.
+        return
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         template_schema_migrate()
         public_company_ensure()

@@ -27,7 +27,9 @@ class CompanyAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "owner_email", "language", "created_at", "status")
     list_filter = ("language", ("suspended_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "slug", "owner_email")
-    readonly_fields = ("schema_name", "slug", "owner_email", "created_at", "suspended_at")
+    readonly_fields = (
+        "schema_name", "slug", "owner_email", "created_at", "suspended_at", "suspended_reason",
+    )  # fmt: skip
     fields = (
         "name", "slug", "schema_name", "owner_email", "language", "created_at",
         "suspended_at", "suspended_reason",
@@ -37,6 +39,15 @@ class CompanyAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:
         return super().get_queryset(request).exclude(schema_name="public")
+
+    def save_model(self, request: HttpRequest, obj: Company, form: Any, change: bool) -> None:
+        # Audited in the company's own log, like the same change made by its admins.
+        company_update(
+            company=Company.objects.get(pk=obj.pk),
+            actor=Actor.from_request(request),
+            name=form.cleaned_data["name"],
+            language=form.cleaned_data["language"],
+        )
 
     @admin.display(description=_("status"))
     def status(self, company: Company) -> str:

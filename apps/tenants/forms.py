@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from apps.accounts.models import User
 from apps.tenants.services import company_owner_email_check, company_slug_check
 from apps.tenants.validators import SLUG_MAX_LENGTH
 
@@ -41,6 +45,18 @@ class SignupForm(forms.Form):
         email = self.cleaned_data["email"].strip().lower()
         company_owner_email_check(email=email)
         return email
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        password = cleaned.get("password")
+        if password:
+            # Checked here too (not only by company_create) so every error shows at once.
+            probe = User(email=cleaned.get("email", ""), name=cleaned.get("name", ""))
+            try:
+                validate_password(password, probe)
+            except ValidationError as exc:
+                self.add_error("password", exc)
+        return cleaned
 
     def add_service_errors(self, error: ValidationError) -> None:
         """Show the errors of `company_create` on the matching fields."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import schema_context, tenant_context
@@ -100,8 +100,17 @@ def company_create(
         owner_email=owner_email,
         language=language,
     )
-    company.save(verbosity=0)
-    domain = Domain.objects.create(domain=company_host(slug), tenant=company, is_primary=True)
+    try:
+        with transaction.atomic():
+            company.save(verbosity=0)
+            domain = Domain.objects.create(
+                domain=company_host(slug), tenant=company, is_primary=True
+            )
+    except IntegrityError as exc:
+        # Another signup took the slug (or owner email) between the checks and the insert.
+        raise ValidationError(
+            {"slug": [ValidationError(_("This subdomain is already taken."), code="taken")]}
+        ) from exc
     with tenant_context(company):
         owner = user_create(
             email=owner_email, name=owner_name, password=owner_password, role=Role.OWNER

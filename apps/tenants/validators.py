@@ -39,7 +39,7 @@ def validate_slug(slug: str) -> None:
             _("The subdomain can have at most %(max)d characters.") % {"max": SLUG_MAX_LENGTH},
             code="long",
         )
-    if not _SLUG_RE.match(slug) or "--" in slug:
+    if not _SLUG_RE.fullmatch(slug) or "--" in slug:
         raise ValidationError(
             _(
                 "Use only lowercase letters, digits and single hyphens, "

@@ -6,6 +6,7 @@ from django import forms
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.request import split_domain_port
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -22,9 +23,10 @@ SIGNUPS_PER_IP_PER_HOUR = 10
 
 def company_url(request: HttpRequest, slug: str, path: str = "/") -> str:
     """Absolute URL on a company's host, keeping the scheme and port the visitor uses."""
-    port = request.get_port()
-    default_port = "443" if request.is_secure() else "80"
-    netloc = company_host(slug) + ("" if port == default_port else f":{port}")
+    # The port the visitor typed (Host header), not the one the app server listens on behind
+    # a proxy.
+    _domain, port = split_domain_port(request.get_host())
+    netloc = company_host(slug) + (f":{port}" if port else "")
     return f"{request.scheme}://{netloc}{path}"
 
 
@@ -43,7 +45,7 @@ def _signup_allowed(request: HttpRequest) -> bool:
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
-    form = SignupForm(request.POST or None)
+    form = SignupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         if not _signup_allowed(request):
             form.add_error(None, _("Too many signups from your network. Try again in an hour."))
@@ -85,7 +87,7 @@ class FindCompanyForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def find_company(request: HttpRequest) -> HttpResponse:
     """Users log in on their company's host: ask which one and send them there."""
-    form = FindCompanyForm(request.POST or None)
+    form = FindCompanyForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         return HttpResponseRedirect(
             company_url(request, form.cleaned_data["subdomain"], "/accounts/login/")
