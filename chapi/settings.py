@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -54,6 +55,14 @@ OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1"
 # Fernet keys (urlsafe base64 of 32 bytes), newest first. Older keys still decrypt, the first
 # encrypts; `manage.py rotate_encryption_keys` re-encrypts everything under the first one.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+for _key in FIELD_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key.encode())
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS holds an invalid key: each must be 32 url-safe base64-encoded "
+            "bytes, as printed by Fernet.generate_key()."
+        ) from _exc
 if not FIELD_ENCRYPTION_KEYS and DEBUG:
     FIELD_ENCRYPTION_KEYS = [
         base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
@@ -252,6 +261,7 @@ LANGUAGE_CODE = "es"
 LANGUAGES = [("es", _("Spanish")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
+FORMS_URLFIELD_ASSUME_HTTPS = True
 TIME_ZONE = "UTC"
 USE_TZ = True
 
@@ -337,8 +347,12 @@ def _refuse_insecure_production() -> None:
     if not FIELD_ENCRYPTION_KEYS:
         problems.append(
             "FIELD_ENCRYPTION_KEYS must hold at least one Fernet key "
-            "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())')."
+            "(python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')."
         )
+    for variable in ("DATABASE_URL", "REDIS_URL"):
+        if not env.str(variable, default=""):
+            problems.append(f"{variable} must point at the production server.")
     if "*" in EXTRA_ALLOWED_HOSTS or ROOT_DOMAIN in {"", "*"}:
         problems.append("ALLOWED_HOSTS and ROOT_DOMAIN must not be wildcards.")
     if problems:

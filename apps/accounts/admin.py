@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from apps.accounts.models import Membership, User
 from apps.accounts.services import membership_role_change
@@ -67,3 +67,10 @@ class MembershipAdmin(CompanyModelAdmin):
         except (ValidationError, PermissionDenied) as exc:
             text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             self.message_user(request, text, messages.ERROR)
+            request._chapi_change_refused = True  # type: ignore[attr-defined]
+
+    def response_change(self, request: HttpRequest, obj: Membership) -> HttpResponse:
+        if getattr(request, "_chapi_change_refused", False):
+            # The refusal is already on screen; skip Django's "changed successfully".
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)

@@ -198,7 +198,7 @@ def membership_remove(*, membership: Membership, by: Membership, actor: Actor) -
     """Remove a member from the team: their account is deactivated (which also ends their
     sessions: inactive users are never authenticated) and their role dropped, so their past
     actions stay attributed. The last owner cannot be removed."""
-    _require_manager(by, membership.role)
+    _require_manager(by, Role.AGENT)
     if membership.role == Role.OWNER and by.role != Role.OWNER:
         raise PermissionDenied(_("Only owners can remove an owner."))
     if membership.role == Role.OWNER and _owners_left_after(membership) == 0:

@@ -70,11 +70,12 @@ class Command(BaseCommand):
 
             if not User.objects.filter(email=STAFF_EMAIL).exists():
                 User.objects.create_superuser(STAFF_EMAIL, DEMO_PASSWORD, name="Platform staff")
+        port = "" if settings.API_PORT == 80 else f":{settings.API_PORT}"
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo company: http://{company_host(DEMO_SLUG)}  "
+                f"Demo company: http://{company_host(DEMO_SLUG)}{port}/  "
                 f"login {DEMO_OWNER_EMAIL} / {DEMO_PASSWORD}\n"
-                f"Platform admin: http://{settings.ROOT_DOMAIN}/admin/  "
+                f"Platform admin: http://{settings.ROOT_DOMAIN}{port}/admin/  "
                 f"login {STAFF_EMAIL} / {DEMO_PASSWORD}"
             )
         )
