@@ -50,6 +50,22 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_MAX_TOKENS = env.int("OPENAI_MAX_TOKENS", default=2000)
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
+LLM_CONNECT_TIMEOUT = env.float("LLM_CONNECT_TIMEOUT", default=5.0)
+LLM_READ_TIMEOUT = env.float("LLM_READ_TIMEOUT", default=30.0)
+LLM_MAX_ATTEMPTS = env.int("LLM_MAX_ATTEMPTS", default=3)
+LLM_RETRY_BUDGET_SECONDS = env.float("LLM_RETRY_BUDGET_SECONDS", default=20.0)
+LLM_RETRY_AFTER_CAP_SECONDS = env.float("LLM_RETRY_AFTER_CAP_SECONDS", default=10.0)
+LLM_BACKOFF_BASE_SECONDS = env.float("LLM_BACKOFF_BASE_SECONDS", default=0.5)
+
+# --- REST API ------------------------------------------------------------------------------
+CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
+CHAT_MAX_BODY_BYTES = 32 * 1024
+CHAT_REPLY_TIMEOUT = env.float("CHAT_REPLY_TIMEOUT", default=90.0)
+# Requests per minute: per API key, per conversation (session id) and per client IP.
+API_RATE_LIMIT_PER_KEY = env.int("API_RATE_LIMIT_PER_KEY", default=600)
+API_RATE_LIMIT_PER_SESSION = env.int("API_RATE_LIMIT_PER_SESSION", default=30)
+API_RATE_LIMIT_PER_IP = env.int("API_RATE_LIMIT_PER_IP", default=300)
+API_JWT_TTL_SECONDS = env.int("API_JWT_TTL_SECONDS", default=3600)
 
 # --- Encryption of stored secrets ----------------------------------------------------------
 # Fernet keys (urlsafe base64 of 32 bytes), newest first. Older keys still decrypt, the first
@@ -88,6 +104,9 @@ SHARED_APPS = [
     "corsheaders",
     "channels",
     "django_celery_beat",
+    "apps.api",
+    "adrf",
+    "drf_spectacular_sidecar",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -291,11 +310,23 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- REST API and CORS ---------------------------------------------------------------------
 REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.authentication.BearerAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "apps.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "CHAPI API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CHAPI API",
+    "DESCRIPTION": "Chat with a company's assistant and read its conversations.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/v1",
+}
 CORS_ALLOWED_ORIGINS = env.list("CORS_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/v1/.*$"
 

@@ -9,6 +9,9 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import MANAGER_ROLES, Role
 
+# Who may try the assistant from the dashboard (it spends the company's tokens).
+ASSISTANT_TEST_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.AGENT})
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -20,6 +23,8 @@ class NavItem:
 NAVIGATION: list[NavItem] = [
     NavItem(_("Home"), "/dashboard/"),
     NavItem(_("Team"), "/dashboard/team/"),
+    NavItem(_("Assistant"), "/dashboard/assistant/test/", roles=ASSISTANT_TEST_ROLES),
+    NavItem(_("API"), "/dashboard/api-keys/", roles=MANAGER_ROLES),
     NavItem(_("Settings"), "/admin/", roles=MANAGER_ROLES),
 ]
 

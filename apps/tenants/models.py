@@ -21,6 +21,12 @@ class Company(TenantMixin):
     created_at = models.DateTimeField(auto_now_add=True)
     suspended_at = models.DateTimeField(null=True, blank=True)
     suspended_reason = models.CharField(max_length=255, blank=True)
+    allowed_origins = models.JSONField(
+        _("allowed origins"),
+        default=list,
+        blank=True,
+        help_text=_("Web origins allowed to call the API from a browser (CORS)."),
+    )
 
     auto_create_schema = True
     auto_drop_schema = True

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.api import views
+
+urlpatterns = [
+    path("chat", views.ChatView.as_view(), name="api-chat"),
+    path("conversations", views.ConversationListView.as_view(), name="api-conversations"),
+    path(
+        "conversations/<int:pk>",
+        views.ConversationDetailView.as_view(),
+        name="api-conversation",
+    ),
+    path(
+        "schema",
+        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),
+        name="api-schema",
+    ),
+    path(
+        "docs",
+        SpectacularSwaggerView.as_view(
+            url_name="api-schema", authentication_classes=[], permission_classes=[]
+        ),
+        name="api-docs",
+    ),
+]

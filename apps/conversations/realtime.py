@@ -1,0 +1,64 @@
+"""Real-time events of a conversation, over the channel layer.
+
+Every event goes to the conversation's group (`conversation_group`), which websocket
+consumers join, and optionally to one reply channel (a waiting REST request). Events:
+`reply.delta` {message_id, text}, `reply.reset` {message_id} (a retry starts over: drop the
+partial text), `reply.completed` {message_id, conversation_id, text, status, fallback, usage}.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+
+def conversation_group(schema_name: str, conversation_id: int) -> str:
+    return f"conv.{schema_name}.{conversation_id}"
+
+
+class Publisher:
+    """Sends a reply's events; text deltas are batched (at most one send per `interval`)."""
+
+    def __init__(
+        self, *, group: str, reply_channel: str | None, message_id: int, interval: float = 0.04
+    ) -> None:
+        self.layer = get_channel_layer()
+        self.group = group
+        self.reply_channel = reply_channel
+        self.message_id = message_id
+        self.interval = interval
+        self._pending: list[str] = []
+        self._last_flush = 0.0
+        self.sent_any = False
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        if self.layer is None:
+            return
+        await self.layer.group_send(self.group, event)
+        if self.reply_channel:
+            await self.layer.send(self.reply_channel, event)
+
+    async def delta(self, text: str) -> None:
+        self._pending.append(text)
+        now = time.monotonic()
+        if now - self._last_flush >= self.interval:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        text, self._pending = "".join(self._pending), []
+        self._last_flush = time.monotonic()
+        self.sent_any = True
+        await self._send({"type": "reply.delta", "message_id": self.message_id, "text": text})
+
+    async def reset(self) -> None:
+        self._pending = []
+        if self.sent_any:
+            await self._send({"type": "reply.reset", "message_id": self.message_id})
+        self.sent_any = False
+
+    async def completed(self, payload: dict[str, Any]) -> None:
+        await self._send({"type": "reply.completed", "message_id": self.message_id, **payload})

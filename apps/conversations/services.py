@@ -1,0 +1,311 @@
+"""The reply pipeline's writes: receiving a visitor's message and storing the reply."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.analytics.services import event_emit
+from apps.assistants.offline import Turn
+from apps.assistants.pricing import usage_cost
+from apps.assistants.prompting import AssistantConfig, assistant_config_load, messages_compose
+from apps.assistants.providers.offline import OfflineContext
+from apps.assistants.services import assistant_profile_get
+from apps.conversations.generation import GenerationResult, reply_generate_async
+from apps.conversations.models import Contact, Conversation, Message, UsageMonth
+from apps.conversations.realtime import Publisher, conversation_group
+from chapi import aio
+
+logger = logging.getLogger(__name__)
+
+HISTORY_MESSAGES = 50  # read at most this many earlier messages; the token window trims more
+
+
+@dataclass(frozen=True)
+class Received:
+    conversation: Conversation
+    message: Message
+    created: bool  # False: the same external id was received before (answered once)
+    # Whether the reply task was handed to the broker (None: no reply needed, or the
+    # enclosing transaction has not committed yet).
+    scheduled: bool | None = None
+
+
+def message_receive(
+    *,
+    channel: str,
+    session_id: str,
+    text: str,
+    external_id: str | None = None,
+    context: dict[str, Any] | None = None,
+    contact_external_id: str | None = None,
+    reply_channel: str | None = None,
+    generate: bool = True,
+) -> Received:
+    """Store a visitor's message before anything else happens, in one transaction with its
+    contact and conversation (created on first contact; `context` is merged in). A message
+    whose `external_id` was already received for this channel is not stored again and not
+    answered again. After commit, the reply task is sent (queue `llm`) if the conversation
+    is in bot mode; its events also go to `reply_channel` when given."""
+    with transaction.atomic():
+        if external_id is not None:
+            existing = (
+                Message.objects.select_related("conversation")
+                .filter(channel=channel, external_id=external_id)
+                .first()
+            )
+            if existing is not None:
+                return Received(existing.conversation, existing, created=False)
+        contact, _ = Contact.objects.get_or_create(
+            channel=channel, external_id=contact_external_id or session_id
+        )
+        conversation, created = Conversation.objects.get_or_create(
+            channel=channel,
+            session_id=session_id,
+            defaults={"contact": contact, "context": context or {}},
+        )
+        changed = context and any(conversation.context.get(k) != v for k, v in context.items())
+        if changed and not created:
+            conversation.context = {**conversation.context, **context}
+            conversation.save(update_fields=["context", "updated_at"])
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    conversation=conversation,
+                    channel=channel,
+                    role=Message.Role.VISITOR,
+                    text=text,
+                    status=Message.Status.RECEIVED,
+                    external_id=external_id,
+                )
+        except IntegrityError:
+            # The same external id arrived concurrently: the other request answers it.
+            existing = Message.objects.get(channel=channel, external_id=external_id)
+            return Received(conversation, existing, created=False)
+        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now)
+        event_emit(
+            kind="conversation.started" if created else "message.received",
+            conversation_id=conversation.pk,
+            message_id=message.pk,
+            channel=channel,
+        )
+        schedule: dict[str, bool] = {}
+        if generate and conversation.mode == Conversation.Mode.BOT:
+            reply_schedule(message_id=message.pk, reply_channel=reply_channel, state=schedule)
+    return Received(conversation, message, created=True, scheduled=schedule.get("ok"))
+
+
+def reply_schedule(
+    *, message_id: int, reply_channel: str | None = None, state: dict[str, bool] | None = None
+) -> None:
+    """Send the reply task once the current transaction commits (in this schema). A broker
+    outage does not lose the message (it is stored); `state["ok"]` says whether it was sent."""
+    from apps.conversations.tasks import reply_generate_task
+
+    def send() -> None:
+        try:
+            reply_generate_task.apply_async(
+                args=[message_id], kwargs={"reply_channel": reply_channel}
+            )
+        except Exception:
+            logger.exception("could not queue the reply to message %s", message_id)
+            ok = False
+        else:
+            ok = True
+        if state is not None:
+            state["ok"] = ok
+
+    transaction.on_commit(send)
+
+
+def _history(visitor: Message) -> list[Turn]:
+    rows = list(
+        Message.objects.filter(conversation_id=visitor.conversation_id, id__lt=visitor.pk)
+        .exclude(status__in=[Message.Status.DISCARDED, Message.Status.FAILED])
+        .exclude(role=Message.Role.SYSTEM)
+        .order_by("-id")
+        .values_list("role", "text")[:HISTORY_MESSAGES]
+    )
+    rows.reverse()
+    return [
+        Turn(role="user" if role == Message.Role.VISITOR else "assistant", text=text)
+        for role, text in rows
+        if text
+    ]
+
+
+def _month() -> date:
+    return timezone.now().date().replace(day=1)
+
+
+def _budget_exhausted(config: AssistantConfig) -> bool:
+    if config.monthly_token_budget <= 0:
+        return False
+    usage = UsageMonth.objects.filter(month=_month()).first()
+    return usage is not None and usage.total_tokens >= config.monthly_token_budget
+
+
+def _completed_payload(reply: Message) -> dict[str, Any]:
+    return {
+        "conversation_id": reply.conversation_id,
+        "text": reply.text,
+        "status": reply.status,
+        "fallback": reply.fallback,
+        "usage": {
+            "input_tokens": reply.input_tokens,
+            "output_tokens": reply.output_tokens,
+            "cost": str(reply.cost),
+            "model": reply.model,
+            "provider": reply.provider,
+        },
+    }
+
+
+def _republish(reply: Message, reply_channel: str | None) -> None:
+    publisher = Publisher(
+        group=conversation_group(connection.schema_name, reply.conversation_id),  # type: ignore[attr-defined]
+        reply_channel=reply_channel,
+        message_id=reply.pk,
+    )
+    aio.run(publisher.completed(_completed_payload(reply)))
+
+
+def reply_generate(*, message_id: int, reply_channel: str | None = None) -> Message | None:
+    """Answer the visitor message `message_id` (in the current schema). Idempotent: a message
+    is answered once; a second run re-announces the stored reply. The conversation's mode is
+    checked again before the reply is stored, so the bot never talks over a person: a reply
+    generated before a takeover is stored as discarded and never delivered."""
+    lock = f"reply-lock:{message_id}"
+    if not cache.add(lock, 1, timeout=180):
+        logger.info("reply for message %s is already being generated", message_id)
+        return None
+    try:
+        return _reply_generate(message_id, reply_channel)
+    finally:
+        cache.delete(lock)
+
+
+def _reply_generate(message_id: int, reply_channel: str | None) -> Message | None:
+    visitor = Message.objects.select_related("conversation").get(pk=message_id)
+    conversation = visitor.conversation
+    reply = Message.objects.filter(reply_to=visitor).first()
+    if reply is not None and reply.status != Message.Status.GENERATING:
+        _republish(reply, reply_channel)
+        return reply
+    if conversation.mode != Conversation.Mode.BOT:
+        return None
+    company = connection.tenant  # type: ignore[attr-defined]
+    config = assistant_config_load(profile=assistant_profile_get(), company_name=company.name)
+    if reply is None:
+        reply, _ = Message.objects.get_or_create(
+            reply_to=visitor,
+            defaults={
+                "conversation": conversation,
+                "channel": visitor.channel,
+                "role": Message.Role.ASSISTANT,
+                "status": Message.Status.GENERATING,
+            },
+        )
+    history = _history(visitor)
+    force_offline = "budget_exhausted" if _budget_exhausted(config) else ""
+    publisher = Publisher(
+        group=conversation_group(connection.schema_name, conversation.pk),  # type: ignore[attr-defined]
+        reply_channel=reply_channel,
+        message_id=reply.pk,
+    )
+    result = aio.run(
+        reply_generate_async(
+            config=config,
+            messages=messages_compose(config, history, visitor.text, conversation.pk),
+            offline_context=OfflineContext(
+                profile=config.offline_profile(), history=history, message=visitor.text
+            ),
+            publisher=publisher,
+            force_offline_reason=force_offline,
+        )
+    )
+    reply = reply_store(reply=reply, result=result, budget_exhausted=bool(force_offline))
+    if reply.status != Message.Status.DISCARDED:
+        aio.run(publisher.completed(_completed_payload(reply)))
+    return reply
+
+
+@transaction.atomic
+def reply_store(*, reply: Message, result: GenerationResult, budget_exhausted: bool) -> Message:
+    """Store the generated reply with its usage and cost, count it in the month's usage and
+    emit its analytics event; discard it if a person took the conversation meanwhile."""
+    conversation = Conversation.objects.select_for_update().get(pk=reply.conversation_id)
+    now = timezone.now()
+    reply.text = result.text
+    reply.provider = result.provider
+    reply.model = result.model
+    reply.input_tokens = result.usage.input_tokens
+    reply.output_tokens = result.usage.output_tokens
+    reply.cost = usage_cost(result.model, result.usage.input_tokens, result.usage.output_tokens)
+    reply.ttft_ms = result.ttft_ms
+    reply.latency_ms = result.latency_ms
+    reply.fallback = result.fallback
+    reply.error = result.error
+    reply.completed_at = now
+    if conversation.mode != Conversation.Mode.BOT:
+        reply.status = Message.Status.DISCARDED
+    elif result.refused:
+        reply.status = Message.Status.REFUSED
+    else:
+        reply.status = Message.Status.COMPLETED
+    updated = Message.objects.filter(pk=reply.pk, status=Message.Status.GENERATING).update(
+        text=reply.text,
+        provider=reply.provider,
+        model=reply.model,
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        cost=reply.cost,
+        ttft_ms=reply.ttft_ms,
+        latency_ms=reply.latency_ms,
+        fallback=reply.fallback,
+        error=reply.error,
+        completed_at=now,
+        status=reply.status,
+    )
+    if not updated:  # another run stored it first
+        reply.refresh_from_db()
+        return reply
+    if reply.status == Message.Status.DISCARDED:
+        event_emit(kind="reply.discarded", conversation_id=conversation.pk, message_id=reply.pk)
+        return reply
+    conversation.last_message_at = now
+    conversation.save(update_fields=["last_message_at", "updated_at"])
+    month, _ = UsageMonth.objects.get_or_create(month=_month())
+    UsageMonth.objects.filter(pk=month.pk).update(
+        input_tokens=F("input_tokens") + reply.input_tokens,
+        output_tokens=F("output_tokens") + reply.output_tokens,
+        cost=F("cost") + reply.cost,
+        replies=F("replies") + 1,
+    )
+    event_emit(
+        kind="reply.completed",
+        conversation_id=conversation.pk,
+        message_id=reply.pk,
+        channel=reply.channel,
+        provider=reply.provider,
+        model=reply.model,
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        cost=str(reply.cost),
+        ttft_ms=reply.ttft_ms,
+        latency_ms=reply.latency_ms,
+        fallback=reply.fallback,
+        error=reply.error,
+        refused=result.refused,
+    )
+    if budget_exhausted:
+        event_emit(kind="budget.exhausted", conversation_id=conversation.pk, message_id=reply.pk)
+    return reply

@@ -1,0 +1,19 @@
+"""Dashboard URLs, mounted at /dashboard/ on company hosts (namespace "dashboard")."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from apps.dashboard import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("api-keys/", views.api_keys, name="api_keys"),
+    path("api-keys/<int:pk>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
+    path("api-keys/<int:pk>/rotate/", views.api_key_rotate_view, name="api_key_rotate"),
+    path("api-token/", views.api_token, name="api_token"),
+    path("assistant/test/", views.assistant_test, name="assistant_test"),
+    path("assistant/test/reset/", views.assistant_test_reset, name="assistant_test_reset"),
+]
