@@ -113,10 +113,10 @@ async def reply_generate_async(
     result = GenerationResult(text="", provider=config.provider, model=config.model)
     try:
         if force_offline_reason or config.provider != "openai":
-            result.fallback = bool(force_offline_reason) or config.provider_reason == "no_api_key"
-            result.error = force_offline_reason or (
-                "" if config.provider_reason == "configured" else config.provider_reason
-            )
+            # Offline by choice or for want of a key is normal operation; only a forced
+            # switch (the budget) is a fallback.
+            result.fallback = bool(force_offline_reason)
+            result.error = force_offline_reason
             return await _offline(config, offline_context, publisher, started, result)
 
         provider = OpenAIProvider(api_key=config.api_key, base_url=config.base_url)

@@ -22,8 +22,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.accounts.models import MANAGER_ROLES, Invitation, Membership
 from apps.accounts.permissions import member_required
 from apps.api.models import ApiKey, Scope
-from apps.api.services import IssuedKey, api_key_create, api_key_revoke, api_key_rotate
-from apps.api.services import api_token_issue
+from apps.api.services import (
+    IssuedKey,
+    api_key_create,
+    api_key_revoke,
+    api_key_rotate,
+    api_token_issue,
+)
 from apps.assistants.prompting import AssistantConfig, assistant_config_load, system_prompt_compose
 from apps.assistants.services import assistant_profile_get
 from apps.audit.services import Actor
@@ -109,7 +114,9 @@ def public_base_url(request: HttpRequest) -> str:
     the company host, but behind the same scheme and port."""
     _domain, port = split_domain_port(request.get_host())
     default_port = "443" if request.scheme == "https" else "80"
-    netloc = settings.ROOT_DOMAIN if port in ("", default_port) else f"{settings.ROOT_DOMAIN}:{port}"
+    netloc = settings.ROOT_DOMAIN
+    if port and port != default_port:
+        netloc = f"{netloc}:{port}"
     return f"{request.scheme}://{netloc}"
 
 
@@ -123,7 +130,9 @@ def _company_key(request: HttpRequest, pk: int) -> ApiKey:
     return get_object_or_404(ApiKey, pk=pk, company=request.tenant)  # type: ignore[attr-defined]
 
 
-def _key_issued(request: HttpRequest, issued: IssuedKey, *, replaced: ApiKey | None) -> HttpResponse:
+def _key_issued(
+    request: HttpRequest, issued: IssuedKey, *, replaced: ApiKey | None
+) -> HttpResponse:
     # The full key is only ever in this response: not in the session, a message or a log.
     return render(
         request,
@@ -186,7 +195,7 @@ def api_token(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         token = api_token_issue(
             company=request.tenant,  # type: ignore[attr-defined]
-            user_id=request.user.pk,
+            user_id=member.user_id,
             role=member.role,
         )
         # Read back rather than recomputed, so the page shows the expiry the token carries.
@@ -195,7 +204,12 @@ def api_token(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/api_token.html",
-        {"token": token, "expires_at": expires_at, **_api_context(request)},
+        {
+            "token": token,
+            "expires_at": expires_at,
+            "ttl_minutes": settings.API_JWT_TTL_SECONDS // 60,
+            **_api_context(request),
+        },
     )
 
 
@@ -223,7 +237,10 @@ def assistant_test(request: HttpRequest) -> HttpResponse:
     form = TestChatForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         received = message_receive(
-            channel=Channel.TEST, session_id=session_id, text=form.cleaned_data["text"], generate=False
+            channel=Channel.TEST,
+            session_id=session_id,
+            text=form.cleaned_data["text"],
+            generate=False,
         )
         if reply_generate(message_id=received.message.pk) is None:
             messages.error(request, _("The assistant did not answer this message."))
@@ -236,6 +253,7 @@ def assistant_test(request: HttpRequest) -> HttpResponse:
     )
     last_answer = next((m for m in reversed(history) if m.role == Message.Role.ASSISTANT), None)
     config = _assistant_config(request)
+    system_prompt = system_prompt_compose(config, conversation.pk if conversation else None)
     return render(
         request,
         "dashboard/assistant_test.html",
@@ -244,7 +262,7 @@ def assistant_test(request: HttpRequest) -> HttpResponse:
             "history": history,
             "last_answer": last_answer,
             "config": config,
-            "system_prompt": system_prompt_compose(config, conversation.pk if conversation else None),
+            "system_prompt": system_prompt,
         },
         status=400 if request.method == "POST" else 200,
     )

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
-from django_tenants.utils import schema_context, schema_exists
+from django_tenants.utils import schema_context, schema_exists, tenant_context
 
 from apps.tenants.models import Company
 from apps.tenants.services import company_create, company_host, public_company_ensure
@@ -31,6 +31,36 @@ def template_schema_migrate(verbosity: int = 0) -> None:
     call_command(
         "migrate_schemas", tenant=True, schema_name=schema, interactive=False, verbosity=verbosity
     )
+
+
+def demo_assistant_seed() -> None:
+    """An insurance assistant with a few facts and FAQ, so the demo answers something real."""
+    from apps.assistants.models import AssistantProfile, BusinessFact, FaqEntry
+
+    AssistantProfile.objects.filter().update(
+        bot_name="Sofía", industry_template="seguros", welcome_message="¡Hola! Soy Sofía, "
+        "asesora virtual de Demo Seguros. ¿Buscas un seguro de auto, hogar o vida?"
+    )  # fmt: skip
+    BusinessFact.objects.bulk_create(
+        [
+            BusinessFact(kind="product", title="Seguro de auto básico", price="$890 MXN/mes",
+                         text="Responsabilidad civil, asistencia vial 24/7 y robo total."),
+            BusinessFact(kind="product", title="Seguro de hogar", price="$450 MXN/mes",
+                         text="Incendio, inundación, robo con violencia y responsabilidad civil."),
+            BusinessFact(kind="hours", title="Horario de atención",
+                         text="Lunes a viernes de 9:00 a 18:00, sábados de 10:00 a 14:00."),
+            BusinessFact(kind="location", title="Oficina",
+                         text="Av. Reforma 222, Ciudad de México."),
+        ]
+    )  # fmt: skip
+    FaqEntry.objects.bulk_create(
+        [
+            FaqEntry(question="¿Cómo reporto un siniestro?",
+                     answer="Llama al 800 123 4567 las 24 horas o escríbenos por este chat."),
+            FaqEntry(question="¿Puedo pagar a meses sin intereses?",
+                     answer="Sí, hasta 12 meses sin intereses con tarjetas participantes."),
+        ]
+    )  # fmt: skip
 
 
 class Command(BaseCommand):
@@ -59,13 +89,15 @@ class Command(BaseCommand):
     def _demo(self) -> None:
         with schema_context(settings.PUBLIC_SCHEMA_NAME):
             if not Company.objects.filter(slug=DEMO_SLUG).exists():
-                company_create(
+                created = company_create(
                     name="Demo Seguros",
                     slug=DEMO_SLUG,
                     owner_email=DEMO_OWNER_EMAIL,
                     owner_name="Demo Owner",
                     owner_password=DEMO_PASSWORD,
                 )
+                with tenant_context(created.company):
+                    demo_assistant_seed()
             from apps.accounts.models import User
 
             if not User.objects.filter(email=STAFF_EMAIL).exists():
