@@ -171,7 +171,7 @@ class ChatView(AsyncAPIView):
                 headers={"Retry-After": str(wait)},
             )  # fmt: skip
         layer = get_channel_layer()
-        reply_channel = await layer.new_channel(prefix="api.reply!")
+        reply_channel = await layer.new_channel(prefix="api.reply")
         received = await sync_to_async(_receive)(
             principal, data, reply_channel, request.headers.get("Idempotency-Key")
         )

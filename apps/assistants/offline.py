@@ -206,7 +206,8 @@ _STOP_WORDS: frozenset[str] = frozenset(
     tanto te tenemos tengo tiene tienen tienes ti toda todas todo todos tu tus un una unas uno
     unos usted ustedes va vamos y ya yo favor informacion info informes detalles manejan
     cuentan cuenta mes meses mensual mensuales al dar dame podrian podria seria interesa
-    interesan interesado interesada interesados incluido incluida incluidos incluidas
+    interesan interesado interesada interesados necesito necesitamos necesita busco buscamos
+    buscando requiero ando incluido incluida incluidos incluidas
     """
         # English
         """
@@ -216,7 +217,7 @@ _STOP_WORDS: frozenset[str] = frozenset(
     most much my need no not now of offer offers on or other our ours please should so some
     tell than that the their them then there these they this those to too us very want was
     we were what when which who why will with would you your yours month monthly per thanks
-    thank s t ll ve re d m interested interesting included whats wheres hows thats
+    thank s t ll ve re d m looking interested interesting included whats wheres hows thats
     """
     )
 )
@@ -546,7 +547,7 @@ _TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "goodbye": (
             "¡Gracias por escribirnos a {company}! Que tengas un excelente día.",
-            "¡Hasta pronto! Aquí estaré cuando necesites algo más.",
+            "¡Hasta pronto! Gracias por contactar a {company}; aquí estaré cuando me necesites.",
         ),
         "handoff": (
             "Claro, te comunico con una persona de nuestro equipo{of_company}. Te responderá lo "
@@ -611,7 +612,7 @@ _TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "goodbye": (
             "Thanks for reaching out to {company}! Have a great day.",
-            "Take care! I'm here whenever you need anything else.",
+            "Take care, and thanks for contacting {company}! I'm here whenever you need me.",
         ),
         "handoff": (
             "Of course, I'm connecting you with a person from our team{of_company}. They'll reply "
@@ -676,6 +677,13 @@ def _lower_first(question: str) -> str:
     return question[:i] + question[i : i + 1].lower() + question[i + 1 :]
 
 
+_ABBREVIATIONS = frozenset(
+    _words(
+        "av. avda. blvd. calz. col. no. núm. num. tel. dr. dra. sr. sra. srta. lic. ing. mtro. "
+        "mtra. prof. int. ext. depto. dpto. aprox. etc. st. ave. mr. mrs. ms. jr. approx. vs. "
+        "p.ej. e.g. i.e. ej."
+    )
+)
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"'¿¡(]?[A-ZÁÉÍÓÚÑ0-9])")
 _MARKDOWN_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 
@@ -687,11 +695,23 @@ def _clean(text: str) -> str:
     text = re.sub(r"(\*\*|__|`+|~~)", "", text)
     text = re.sub(r"(?m)^\s*(#+|[-*•]|\d+[.)])\s+", "", text)
     text = re.sub(r"(?<!\w)\*(\S[^*]*\S|\S)\*(?!\w)", r"\1", text)
-    return re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+", " ", text)
+    return re.sub(r"\s+([.,;:!?])", r"\1", text).strip()
 
 
 def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    """Split into sentences, not after an abbreviation ("Av. Reforma", "Dr. Ruiz")."""
+    sentences: list[str] = []
+    for piece in _SENTENCE_END.split(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        last_word = sentences[-1].rsplit(" ", 1)[-1].lower() if sentences else ""
+        if sentences and (last_word in _ABBREVIATIONS or re.fullmatch(r"(\w\.)+", last_word)):
+            sentences[-1] = f"{sentences[-1]} {piece}"
+        else:
+            sentences.append(piece)
+    return sentences
 
 
 def _end(text: str) -> str:
@@ -973,7 +993,7 @@ _FILLER = frozenset(
     _words("""
     muchas mil muy amable te lo agradezco ok okay vale perfecto genial excelente listo bien
     bueno super no so much very you a lot again de nuevo todo por tu su ayuda for your help the
-    y and igualmente tambien too
+    y and igualmente tambien too there all everyone folks amigo amiga amigos equipo team
     """)
 )
 
@@ -1236,6 +1256,9 @@ class _Responder:
         asks = bool(query) and (
             explicit or (len(content) < len(query) and state.last_asked is None)
         )
+        gave_contact = bool(_CONTACT_DETAILS.search(self.raw))
+        if gave_contact and "?" not in self.raw:
+            asks = False  # "ana@correo.com" names a concept (email) but asks nothing
         buying = bool(_BUYING.search(rest))
         step_pattern = _STEP_REQUEST.get(self.template.next_step.kind)
         requests_step = buying and step_pattern is not None and bool(step_pattern.search(rest))
@@ -1263,7 +1286,6 @@ class _Responder:
         if _only(rest, _THANKS):
             self.parts.append(self.say("thanks"))
             return self.reply("thanks")
-        gave_contact = bool(_CONTACT_DETAILS.search(self.raw))
         if state.confirmed and gave_contact and not asks:
             self.parts.append(self.say("noted"))
             return self.reply("thanks")

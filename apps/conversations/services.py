@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.analytics.services import event_emit
-from apps.assistants.offline import Turn
+from apps.assistants.offline import Turn, detect_language
 from apps.assistants.pricing import usage_cost
 from apps.assistants.prompting import AssistantConfig, assistant_config_load, messages_compose
 from apps.assistants.providers.offline import OfflineContext
@@ -69,7 +69,11 @@ def message_receive(
         conversation, created = Conversation.objects.get_or_create(
             channel=channel,
             session_id=session_id,
-            defaults={"contact": contact, "context": context or {}},
+            defaults={
+                "contact": contact,
+                "context": context or {},
+                "language": detect_language(text, default=""),
+            },
         )
         changed = context and any(conversation.context.get(k) != v for k, v in context.items())
         if changed and not created:
