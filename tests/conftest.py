@@ -83,6 +83,32 @@ def beta(db: None) -> Company:
     return company_ensure(BETA)
 
 
+def assistant_profile_form(**overrides: str) -> dict[str, str]:
+    """Every field of the company admin's assistant profile form, with the defaults."""
+    return {
+        "bot_name": "CHAPI",
+        "company_display_name": "",
+        "welcome_message": "¡Hola! ¿Cómo puedo ayudarte?",
+        "languages": '["es", "en"]',
+        "industry_template": "generico",
+        "persona": "",
+        "system_prompt": "",
+        "tone": "",
+        "goals": "[]",
+        "topics_to_avoid": "",
+        "extra_guardrails": "",
+        "provider": "auto",
+        "model": "",
+        "max_tokens": "",
+        "temperature": "0.70",
+        "api_base_url": "",
+        "api_key_0": "",
+        "monthly_token_budget": "0",
+        "history_token_limit": "3000",
+        **overrides,
+    }
+
+
 def host(company: Company) -> str:
     return f"{company.slug}.{settings.ROOT_DOMAIN}"
 

@@ -12,15 +12,11 @@ from apps.assistants.services import assistant_profile_get
 from apps.audit.models import AuditLog
 from apps.audit.services import SYSTEM, audit_record
 from apps.tenants.models import Company
-from tests.conftest import host, logged_in, member, owner
+from tests.conftest import assistant_profile_form, host, logged_in, member, owner
 
-PROFILE_FORM = {
-    "bot_name": "Alba",
-    "welcome_message": "Hello! How can I help?",
-    "model": "gpt-4o-mini",
-    "api_base_url": "",
-    "api_key_0": "",
-}
+PROFILE_FORM = assistant_profile_form(
+    bot_name="Alba", welcome_message="Hello! How can I help?", model="gpt-4o-mini"
+)
 
 
 def english(client: Client) -> Client:

@@ -20,7 +20,7 @@ from apps.audit.models import AuditLog
 from apps.audit.services import SYSTEM
 from apps.tenants.models import Company
 from chapi.crypto import DecryptionError, decrypt, encrypt, mask
-from tests.conftest import logged_in, owner
+from tests.conftest import assistant_profile_form, logged_in, owner
 
 SECRET = "sk-test-" + "Q7vX2mN9pL4rT8wY1zB6cH3jK5dF0gS2aE7uI9oP"  # 48 characters, fake
 OTHER_SECRET = "sk-test-" + "Z1yX2wV3uT4sR5qP6oN7mL8kJ9iH0gF1eD2cB3aA"
@@ -72,14 +72,7 @@ def owner_client(company: Company) -> Client:
 
 
 def profile_form(**overrides: str) -> dict[str, str]:
-    return {
-        "bot_name": "CHAPI",
-        "welcome_message": "¡Hola! ¿Cómo puedo ayudarte?",
-        "model": "",
-        "api_base_url": "",
-        "api_key_0": "",
-        **overrides,
-    }
+    return assistant_profile_form(**overrides)
 
 
 def profile_audit(company: Company) -> list[AuditLog]:
