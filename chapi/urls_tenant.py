@@ -9,16 +9,9 @@ from apps.accounts import views as accounts
 from apps.dashboard import views as dashboard
 from chapi.admin_sites import company_admin_site
 
-dashboard_patterns = (
-    [
-        path("", dashboard.home, name="home"),
-    ],
-    "dashboard",
-)
-
 urlpatterns = [
     path("", dashboard.root, name="root"),
-    path("dashboard/", include(dashboard_patterns)),
+    path("dashboard/", include("apps.dashboard.urls")),
     path("dashboard/team/", accounts.team, name="team"),
     path("dashboard/team/members/<int:pk>/role/", accounts.member_role, name="member_role"),
     path("dashboard/team/members/<int:pk>/remove/", accounts.member_remove, name="member_remove"),

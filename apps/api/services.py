@@ -102,16 +102,22 @@ def api_key_authenticate(raw: str) -> tuple[ApiKey | None, str]:
 
 
 def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
-    if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
+    now = timezone.now()
+    # Conditional update: two concurrent revokes audit once.
+    if ApiKey.objects.filter(pk=api_key.pk, revoked_at=None).update(revoked_at=now):
+        api_key.revoked_at = now
         with tenant_context(api_key.company):
             audit_record(actor=actor, action="api_key.revoke", instance=api_key)
+    else:
+        api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
 
 
 def api_key_rotate(*, api_key: ApiKey, actor: Actor) -> IssuedKey:
-    """Replace a key by a new one with the same name and scopes; the old one stops working."""
+    """Replace a key by a new one with the same name and scopes; the old one stops working.
+    A revoked key cannot be rotated (ValueError): create a new key instead."""
+    if api_key.revoked_at is not None:
+        raise ValueError("A revoked key cannot be rotated.")
     with transaction.atomic():
         issued = api_key_create(
             company=api_key.company, name=api_key.name, scopes=api_key.scopes, actor=actor

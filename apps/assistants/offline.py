@@ -172,7 +172,7 @@ for _concept, _wordlist in (
     ),
     (CONTACT, "telefono celular whatsapp correo email mail phone contacto contact"),
     (WARRANTY, "garantia garantias warranty guarantee"),
-    (DURATION, "tarda tardan demora demoran duracion duration"),
+    (DURATION, "tarda tardan demora demoran dura duran duracion duration"),
     (
         AVAILABILITY,
         "disponible disponibles disponibilidad stock existencia existencias inventario "
@@ -207,7 +207,8 @@ _STOP_WORDS: frozenset[str] = frozenset(
     unos usted ustedes va vamos y ya yo favor informacion info informes detalles manejan
     cuentan cuenta mes meses mensual mensuales al dar dame podrian podria seria interesa
     interesan interesado interesada interesados necesito necesitamos necesita busco buscamos
-    buscando requiero ando incluido incluida incluidos incluidas
+    buscando requiero ando ayuda ayudas ayudar ayudame ayudarme ayudan apoyo apoyar incluido
+    incluida incluidos incluidas
     """
         # English
         """
@@ -217,7 +218,8 @@ _STOP_WORDS: frozenset[str] = frozenset(
     most much my need no not now of offer offers on or other our ours please should so some
     tell than that the their them then there these they this those to too us very want was
     we were what when which who why will with would you your yours month monthly per thanks
-    thank s t ll ve re d m looking interested interesting included whats wheres hows thats
+    thank s t ll ve re d m looking help helping assist interested interesting included whats
+    wheres hows thats
     """
     )
 )
@@ -399,9 +401,9 @@ def _index_build(facts: tuple[Fact, ...], faq: tuple[FaqEntry, ...]) -> _Index:
         docs.append(_Doc("faq", i, dict(Counter(words)), len(words), frozenset(heading), priced))
     for i, fact in enumerate(facts):
         heading = tokens(fact.title)
-        words = heading * 2 + tokens(fact.text)
         if fact.kind in _KIND_CONCEPT:
-            words.append(_KIND_CONCEPT[fact.kind])
+            heading.append(_KIND_CONCEPT[fact.kind])  # an hours fact is about hours
+        words = heading * 2 + tokens(fact.text)
         if fact.price.strip():
             words.append(PRICE)
         heading_set = frozenset(heading)
@@ -464,8 +466,9 @@ def _match(
     Besides coverage: a statement must name the document's subject (its FAQ question or fact
     title); a price question must name what the price is of (the whole title, or most of the
     question's content), never quoting one product's price for another; a question whose
-    content words are missing from the document is still answered when its concepts are all
-    there ("¿cuál es el horario de la tienda?" -> the hours fact)."""
+    content words are missing from the document is still answered when the document is about
+    all its concepts ("¿cuál es el horario de la tienda?" -> the hours fact), not when it only
+    mentions one in passing ("sin tarjeta de crédito" does not answer "¿aceptan tarjeta?")."""
     index = _index_build(tuple(profile.facts), tuple(profile.faq))
     if not index.docs:
         return None
@@ -506,7 +509,7 @@ def _match(
         elif (
             not named
             and content_coverage < threshold
-            and not (concepts and all(t in doc.counts for t in concepts))
+            and not (concepts and all(t in doc.heading for t in concepts))
         ):
             continue
         exact_faq = int(doc.source == "faq" and bool(doc.heading) and doc.heading <= query_set)
@@ -537,6 +540,7 @@ _TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
             "¡Hola! Soy {bot}, asistente virtual de {company}. ¿En qué te puedo ayudar hoy?",
         ),
         "hello": ("¡Hola!",),
+        "how_help": ("¡Hola! ¿En qué te puedo ayudar?",),
         "regreet": (
             "¡Hola de nuevo! ¿En qué más te puedo ayudar?",
             "¡Hola otra vez! Cuéntame, ¿en qué te ayudo?",
@@ -602,6 +606,7 @@ _TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
             "Hi! I'm {bot}, the virtual assistant for {company}. How can I help you today?",
         ),
         "hello": ("Hi!",),
+        "how_help": ("Hi! How can I help you?",),
         "regreet": (
             "Hi again! What else can I help you with?",
             "Hello again! What can I do for you?",
@@ -643,7 +648,7 @@ _TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "anything_else": ("Is there anything else I can help you with?",),
         "accept": (
-            "Great! To {verb} {label}, could you share your name and a phone number or email? "
+            "Excellent! To {verb} {label}, could you share your name and a phone number or email? "
             "Someone from our team will contact you to confirm.",
         ),
         "confirm": (
@@ -791,7 +796,7 @@ _ARTICLES_EN = ("the ", "a ", "an ", "our ")
 _MASCULINE_A = {"plan", "sistema", "programa", "problema", "tema", "dia", "mapa", "idioma", "clima"}
 _FEMININE = {"clase", "noche", "tarde", "llave", "gente", "sede", "torre", "base", "parte", "calle"}
 _FEMININE_ENDINGS = ("a", "cion", "sion", "dad", "tad", "tud", "umbre", "ie")
-_SINGULAR_S = {"plus", "lunes", "martes", "miercoles", "jueves", "viernes", "mes", "gas", "tenis"}
+_SINGULAR_S = {"plus", "lunes", "martes", "miercoles", "jueves", "viernes", "mes", "gas", "virus"}
 
 
 def _spanish_subject(title: str) -> tuple[str, bool]:
@@ -1124,7 +1129,9 @@ def _state_read(
             accepted=state.accepted or _marked(text, "accept"),
             confirmed=state.confirmed or _marked(text, "confirm"),
             declined=(state.declined and not proposed) or _marked(text, "decline"),
-            welcomed=state.welcomed or _contains(text, welcome),
+            welcomed=state.welcomed
+            or _contains(text, welcome)
+            or _contains(text, _fill(profile.welcome_message, profile)),
         )
     return state
 
@@ -1199,7 +1206,7 @@ class _Responder:
         welcome = _end(welcome)
         norm = normalize(welcome)
         named = any(
-            name.strip() and normalize(name) in norm
+            normalize(name) and f" {normalize(name)} " in f" {norm} "
             for name in (profile.bot_name, profile.company_name)
         )
         if named or not self.names["bot"]:
@@ -1239,10 +1246,16 @@ class _Responder:
                 rest = re.sub(rf"\b{re.escape(normalize(name))}\b", " ", rest)
         rest = " ".join(rest.split())
         first_turn = state.user_turns == 0
+        if not norm and self.raw and not first_turn:
+            rest = "ok"  # "👍", "!!" mid-conversation: an acknowledgement
 
         if not rest or (greeting and all(w in _FILLER for w in rest.split())):
-            welcome_now = first_turn and not state.welcomed
-            self.parts.append(self.welcome if welcome_now else self.say("regreet"))
+            if not first_turn:
+                self.parts.append(self.say("regreet"))
+            elif state.welcomed:  # the channel showed the welcome already
+                self.parts.append(self.say("how_help"))
+            else:
+                self.parts.append(self.welcome)
             return self.reply("greeting")
 
         query = tokens(rest)

@@ -17,6 +17,9 @@ from apps.assistants.offline import FaqEntry as OfflineFaq
 from apps.assistants.providers.base import ChatMessage
 from apps.assistants.tokens import count_message_tokens
 
+# Sent to an endpoint of the company's own that needs no key (the SDK requires one).
+KEYLESS_API_KEY = "no-key"
+
 
 @dataclass(frozen=True)
 class AssistantConfig:
@@ -70,7 +73,14 @@ def assistant_config_load(*, profile: AssistantProfile, company_name: str) -> As
         for f in BusinessFact.objects.all()
     )
     faq = tuple(OfflineFaq(question=f.question, answer=f.answer) for f in FaqEntry.objects.all())
-    api_key = profile.api_key or settings.OPENAI_API_KEY
+    # The platform's key only ever goes to the platform's endpoint: a company that points the
+    # assistant at its own endpoint uses its own key (or none, e.g. a local Ollama).
+    if profile.api_key:
+        api_key, base_url = profile.api_key, profile.api_base_url or settings.OPENAI_BASE_URL
+    elif profile.api_base_url:
+        api_key, base_url = KEYLESS_API_KEY, profile.api_base_url
+    else:
+        api_key, base_url = settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL
     if profile.provider == Provider.OFFLINE:
         provider, reason = "offline", "configured"
     elif api_key:
@@ -95,7 +105,7 @@ def assistant_config_load(*, profile: AssistantProfile, company_name: str) -> As
         provider=provider,
         provider_reason=reason,
         api_key=api_key,
-        base_url=profile.api_base_url or settings.OPENAI_BASE_URL,
+        base_url=base_url,
         model=profile.model or settings.OPENAI_MODEL,
         max_tokens=profile.max_tokens or settings.OPENAI_MAX_TOKENS,
         temperature=float(profile.temperature or Decimal("0.7")),

@@ -8,10 +8,13 @@ partial text), `reply.completed` {message_id, conversation_id, text, status, fal
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
 
 
 def conversation_group(schema_name: str, conversation_id: int) -> str:
@@ -34,11 +37,16 @@ class Publisher:
         self.sent_any = False
 
     async def _send(self, event: dict[str, Any]) -> None:
+        """Best effort: the reply is stored whatever happens here, so a channel-layer (Redis)
+        failure costs live delivery, never the answer."""
         if self.layer is None:
             return
-        await self.layer.group_send(self.group, event)
-        if self.reply_channel:
-            await self.layer.send(self.reply_channel, event)
+        try:
+            await self.layer.group_send(self.group, event)
+            if self.reply_channel:
+                await self.layer.send(self.reply_channel, event)
+        except Exception:
+            logger.warning("could not publish %s for message %s", event["type"], self.message_id)
 
     async def delta(self, text: str) -> None:
         self._pending.append(text)

@@ -107,6 +107,14 @@ def message_receive(
     return Received(conversation, message, created=True, scheduled=schedule.get("ok"))
 
 
+def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete a conversation with its messages (and its contact when it has no other)."""
+    contact_id = conversation.contact_id
+    with transaction.atomic():
+        conversation.delete()
+        Contact.objects.filter(pk=contact_id, conversations__isnull=True).delete()
+
+
 def reply_schedule(
     *, message_id: int, reply_channel: str | None = None, state: dict[str, bool] | None = None
 ) -> None:
@@ -287,10 +295,12 @@ def reply_store(*, reply: Message, result: GenerationResult, budget_exhausted: b
         return reply
     conversation.last_message_at = now
     conversation.save(update_fields=["last_message_at", "updated_at"])
+    # The budget counts model tokens: offline answers cost nothing.
+    billable = reply.provider != "offline"
     month, _ = UsageMonth.objects.get_or_create(month=_month())
     UsageMonth.objects.filter(pk=month.pk).update(
-        input_tokens=F("input_tokens") + reply.input_tokens,
-        output_tokens=F("output_tokens") + reply.output_tokens,
+        input_tokens=F("input_tokens") + (reply.input_tokens if billable else 0),
+        output_tokens=F("output_tokens") + (reply.output_tokens if billable else 0),
         cost=F("cost") + reply.cost,
         replies=F("replies") + 1,
     )

@@ -9,7 +9,6 @@ import jwt
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 from django.shortcuts import get_object_or_404, redirect, render
@@ -32,8 +31,8 @@ from apps.api.services import (
 from apps.assistants.prompting import AssistantConfig, assistant_config_load, system_prompt_compose
 from apps.assistants.services import assistant_profile_get
 from apps.audit.services import Actor
-from apps.conversations.models import Channel, Contact, Conversation, Message, UsageMonth
-from apps.conversations.services import message_receive, reply_generate
+from apps.conversations.models import Channel, Conversation, Message, UsageMonth
+from apps.conversations.services import conversation_delete, message_receive, reply_generate
 from apps.dashboard.navigation import ASSISTANT_TEST_ROLES
 
 BUDGET_WARNING_PERCENT = 80
@@ -273,8 +272,8 @@ def assistant_test(request: HttpRequest) -> HttpResponse:
 def assistant_test_reset(request: HttpRequest) -> HttpResponse:
     """Delete this member's test conversation (its messages cascade) and its test contact."""
     session_id = chat_session_id(request)
-    with transaction.atomic():
-        Conversation.objects.filter(channel=Channel.TEST, session_id=session_id).delete()
-        Contact.objects.filter(channel=Channel.TEST, external_id=session_id).delete()
+    conversation = Conversation.objects.filter(channel=Channel.TEST, session_id=session_id).first()
+    if conversation is not None:
+        conversation_delete(conversation=conversation)
     messages.success(request, _("The test conversation was deleted."))
     return redirect("dashboard:assistant_test")
