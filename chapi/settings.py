@@ -220,6 +220,8 @@ CELERY_BROKER_URL = _CELERY_BROKER_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Model calls are I/O bound and slow: their own queue, for a worker with a large threads pool.
+CELERY_TASK_ROUTES = {"conversations.reply_generate": {"queue": "llm"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -10,9 +10,7 @@ from apps.accounts.services import invitations_expire
 from apps.tenants.models import Company
 
 
-@shared_task(
-    name="accounts.invitations_expire_dispatch", queue="default", time_limit=60, soft_time_limit=50
-)
+@shared_task(name="accounts.invitations_expire_dispatch", time_limit=60, soft_time_limit=50)
 def invitations_expire_dispatch() -> int:
     """Beat entry point (public schema): send one `invitations_expire` per active company."""
     sent = 0
@@ -26,7 +24,7 @@ def invitations_expire_dispatch() -> int:
     return sent
 
 
-@shared_task(name="accounts.invitations_expire", queue="default", time_limit=60, soft_time_limit=50)
+@shared_task(name="accounts.invitations_expire", time_limit=60, soft_time_limit=50)
 def invitations_expire_task() -> int:
     """Delete the current company's long-expired invitations (idempotent)."""
     return invitations_expire()

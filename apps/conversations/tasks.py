@@ -9,7 +9,6 @@ from apps.conversations.services import reply_generate
 
 @shared_task(
     name="conversations.reply_generate",
-    queue="llm",
     acks_late=True,
     reject_on_worker_lost=True,
     time_limit=150,
