@@ -15,7 +15,9 @@ urlpatterns = [
     ),
     path(
         "schema",
-        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),
+        SpectacularAPIView.as_view(
+            urlconf="chapi.urls_public", authentication_classes=[], permission_classes=[]
+        ),
         name="api-schema",
     ),
     path(

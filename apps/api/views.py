@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -36,12 +37,51 @@ from apps.conversations.models import Channel, Conversation, Message
 from apps.conversations.services import message_receive
 from chapi import ratelimit
 
+FINAL_EVENTS = frozenset({"reply.completed", "reply.discarded"})
+
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Malformed JSON or invalid field."),
     401: OpenApiResponse(ErrorSerializer, description="Missing, invalid or revoked key."),
     403: OpenApiResponse(ErrorSerializer, description="Wrong scope or company suspended."),
     429: OpenApiResponse(ErrorSerializer, description="Rate limited; see Retry-After."),
 }
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or a 400: malformed, too deep, huge numbers, NaN/Infinity
+    and NUL characters (which PostgreSQL cannot store) are refused here."""
+    try:
+        payload = json.loads(
+            raw or b"null", parse_constant=_reject_constant, parse_float=_finite_float
+        )
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        raise ApiError("invalid_json", "The request body is not valid JSON.") from exc
+    if not isinstance(payload, dict):
+        raise ApiError("invalid_json", "The request body must be a JSON object.")
+    if _has_nul(payload):
+        raise ApiError("invalid_json", "Strings must not contain NUL characters.")
+    return payload
 
 
 def _client_ip(request: Request) -> str:
@@ -67,6 +107,7 @@ def _receive(
         if not received.created:
             reply = Message.objects.filter(reply_to=received.message).first()
         return {
+            "message_id": received.message.pk,
             "conversation_id": received.conversation.pk,
             "mode": received.conversation.mode,
             "created": received.created,
@@ -138,12 +179,14 @@ class ChatView(AsyncAPIView):
         raw = request._request.body  # checked before parsing: never parse a huge body
         if len(raw) > settings.CHAT_MAX_BODY_BYTES:
             raise ApiError("payload_too_large", "The body is larger than 32 KB.", http_status=413)
-        try:
-            payload = json.loads(raw or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiError("invalid_json", "The request body is not valid JSON.") from exc
-        if not isinstance(payload, dict):
-            raise ApiError("invalid_json", "The request body must be a JSON object.")
+        payload = _json_object(raw)
+        idempotency_key = request.headers.get("Idempotency-Key")
+        if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
+            raise ApiError(
+                "invalid_request",
+                "Idempotency-Key: use 1 to 200 characters.",
+                field="Idempotency-Key",
+            )
         serializer = ChatRequestSerializer(data=payload)
         if not serializer.is_valid():
             field, messages = next(iter(serializer.errors.items()))
@@ -172,9 +215,7 @@ class ChatView(AsyncAPIView):
             )  # fmt: skip
         layer = get_channel_layer()
         reply_channel = await layer.new_channel(prefix="api.reply")
-        received = await sync_to_async(_receive)(
-            principal, data, reply_channel, request.headers.get("Idempotency-Key")
-        )
+        received = await sync_to_async(_receive)(principal, data, reply_channel, idempotency_key)
         session_id = data["session_id"]
         conversation_id = received["conversation_id"]
         if received["reply"] is not None or received["mode"] != Conversation.Mode.BOT:
@@ -190,6 +231,20 @@ class ChatView(AsyncAPIView):
                 http_status=503,
                 headers={"Retry-After": "5"},
             )
+        if not received["created"]:
+            # The same Idempotency-Key is being answered by an earlier request: wait for its
+            # stored reply (rare, so simply poll).
+            done = await _poll_reply(principal, received["message_id"])
+            if done is not None:
+                body = _answer(session_id, conversation_id, done.get("mode", "bot"), done)
+                return _sse_once(body) if data["stream"] else Response(body)
+            raise ApiError(
+                "assistant_unavailable",
+                "The assistant did not answer in time. The message is saved; its answer will "
+                "appear in the conversation.",
+                http_status=503,
+                headers={"Retry-After": "5"},
+            )
         if data["stream"]:
             return _sse_response(layer, reply_channel, session_id, conversation_id)
         done = await _wait_done(layer, reply_channel)
@@ -201,7 +256,7 @@ class ChatView(AsyncAPIView):
                 http_status=503,
                 headers={"Retry-After": "5"},
             )
-        return Response(_answer(session_id, conversation_id, Conversation.Mode.BOT, done))
+        return Response(_answer(session_id, conversation_id, done.get("mode", "bot"), done))
 
 
 async def _events(layer: Any, channel: str) -> AsyncIterator[dict[str, Any]]:
@@ -215,14 +270,52 @@ async def _events(layer: Any, channel: str) -> AsyncIterator[dict[str, Any]]:
         except TimeoutError:
             return
         yield event
-        if event.get("type") == "reply.completed":
+        if event.get("type") in FINAL_EVENTS:
             return
+
+
+async def _poll_reply(principal: ApiPrincipal, message_id: int) -> dict[str, Any] | None:
+    def stored() -> dict[str, Any] | None:
+        with tenant_context(principal.company):
+            reply = (
+                Message.objects.filter(reply_to_id=message_id)
+                .exclude(status=Message.Status.GENERATING)
+                .select_related("conversation")
+                .first()
+            )
+            if reply is None:
+                return None
+            if reply.status == Message.Status.DISCARDED:
+                return {"text": None, "message_id": None, "mode": reply.conversation.mode}
+            return {
+                "text": reply.text,
+                "message_id": reply.pk,
+                "fallback": reply.fallback,
+                "usage": {
+                    "input_tokens": reply.input_tokens,
+                    "output_tokens": reply.output_tokens,
+                    "cost": str(reply.cost),
+                    "model": reply.model,
+                    "provider": reply.provider,
+                },
+            }
+
+    deadline = asyncio.get_running_loop().time() + settings.CHAT_REPLY_TIMEOUT
+    while asyncio.get_running_loop().time() < deadline:
+        done = await sync_to_async(stored)()
+        if done is not None:
+            return done
+        await asyncio.sleep(0.2)
+    return None
 
 
 async def _wait_done(layer: Any, channel: str) -> dict[str, Any] | None:
     async for event in _events(layer, channel):
         if event.get("type") == "reply.completed":
             return event
+        if event.get("type") == "reply.discarded":
+            # A person took the conversation: no bot answer.
+            return {"text": None, "message_id": None, "mode": event.get("mode", "human")}
     return None
 
 
@@ -259,12 +352,31 @@ def _sse_response(
                     "done", _answer(session_id, conversation_id, Conversation.Mode.BOT, event)
                 )
                 return
+            elif kind == "reply.discarded":
+                nothing = {"text": None, "message_id": None}
+                mode = event.get("mode", Conversation.Mode.HUMAN)
+                yield _sse("done", _answer(session_id, conversation_id, mode, nothing))
+                return
         yield _sse(
             "error",
             error_body("assistant_unavailable", "The assistant did not answer in time."),
         )
 
     return _sse_stream(stream())
+
+
+def _read_rate_limit(request: Request, principal: ApiPrincipal) -> None:
+    wait = ratelimit.hit(
+        [
+            (principal.rate_limit_id, settings.API_RATE_LIMIT_PER_KEY),
+            (f"ip:{_client_ip(request)}", settings.API_RATE_LIMIT_PER_IP),
+        ]
+    )
+    if wait is not None:
+        raise ApiError(
+            "rate_limited", "Too many requests: slow down.", http_status=429,
+            headers={"Retry-After": str(wait)},
+        )  # fmt: skip
 
 
 class ConversationPagination(CursorPagination):
@@ -292,6 +404,7 @@ class ConversationListView(ListAPIView):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         principal = require_scope(request, "read")
+        _read_rate_limit(request, principal)
         with tenant_context(principal.company):
             response = super().list(request, *args, **kwargs)
             response.data = dict(response.data)  # evaluate inside the company's schema
@@ -300,14 +413,27 @@ class ConversationListView(ListAPIView):
     def get_queryset(self) -> QuerySet[Conversation]:
         queryset = Conversation.objects.all()
         params = self.request.query_params
-        if params.get("channel"):
-            queryset = queryset.filter(channel=params["channel"])
-        if params.get("mode"):
-            queryset = queryset.filter(mode=params["mode"])
-        if params.get("session_id"):
-            queryset = queryset.filter(session_id=params["session_id"])
-        if params.get("updated_since"):
-            since = parse_datetime(params["updated_since"])
+        for name, choices in (("channel", Channel.values), ("mode", Conversation.Mode.values)):
+            value = params.get(name)
+            if value is None:
+                continue
+            if value not in choices:
+                raise ApiError(
+                    "invalid_request", f"{name}: one of {', '.join(choices)}.", field=name
+                )
+            queryset = queryset.filter(**{name: value})
+        if "session_id" in params:
+            session_id = params["session_id"]
+            if not (0 < len(session_id) <= 128) or "\x00" in session_id:
+                raise ApiError(
+                    "invalid_request", "session_id: 1 to 128 characters.", field="session_id"
+                )
+            queryset = queryset.filter(session_id=session_id)
+        if "updated_since" in params:
+            try:
+                since = parse_datetime(params["updated_since"])
+            except ValueError:
+                since = None
             if since is None:
                 raise ApiError(
                     "invalid_request",
@@ -330,6 +456,7 @@ class ConversationDetailView(RetrieveAPIView):
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         principal = require_scope(request, "read")
+        _read_rate_limit(request, principal)
         with tenant_context(principal.company):
             response = super().retrieve(request, *args, **kwargs)
             response.data = dict(response.data)

@@ -18,6 +18,12 @@ from chapi.admin_sites import CompanyModelAdmin, company_admin_site
 
 class AssistantProfileForm(forms.ModelForm):
     industry_template = forms.ChoiceField(label=_("Industry template"), choices=template_choices)
+    api_base_url = forms.URLField(
+        label=_("API base URL"),
+        required=False,
+        assume_scheme="https",
+        help_text=AssistantProfile._meta.get_field("api_base_url").help_text,
+    )
     copy_template = forms.BooleanField(
         label=_("Copy the template's text into my prompt, tone and goals to edit them"),
         required=False,

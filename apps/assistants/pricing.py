@@ -22,11 +22,13 @@ PRICES_PER_MILLION: dict[str, tuple[Decimal, Decimal]] = {
     "o4-mini": (Decimal("1.10"), Decimal("4.40")),
 }
 _MILLION = Decimal(1_000_000)
+_MICRO = Decimal("0.000001")
 
 
 def usage_cost(model: str, input_tokens: int, output_tokens: int) -> Decimal:
     matches = [prefix for prefix in PRICES_PER_MILLION if model.startswith(prefix)]
     if not matches:
-        return Decimal(0)
+        return Decimal(0).quantize(_MICRO)
     price_in, price_out = PRICES_PER_MILLION[max(matches, key=len)]
-    return (price_in * input_tokens + price_out * output_tokens) / _MILLION
+    # Rounded to the stored precision, so what a client is told is what is stored.
+    return ((price_in * input_tokens + price_out * output_tokens) / _MILLION).quantize(_MICRO)

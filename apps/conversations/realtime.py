@@ -68,5 +68,19 @@ class Publisher:
             await self._send({"type": "reply.reset", "message_id": self.message_id})
         self.sent_any = False
 
+    async def discarded(self, mode: str) -> None:
+        """Tell the waiting request (only: nothing reaches the conversation) that no bot
+        answer will come, because a person has the conversation."""
+        self._pending = []
+        if self.layer is None or not self.reply_channel:
+            return
+        try:
+            await self.layer.send(
+                self.reply_channel,
+                {"type": "reply.discarded", "message_id": self.message_id, "mode": mode},
+            )
+        except Exception:
+            logger.warning("could not publish reply.discarded for message %s", self.message_id)
+
     async def completed(self, payload: dict[str, Any]) -> None:
         await self._send({"type": "reply.completed", "message_id": self.message_id, **payload})

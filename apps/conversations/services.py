@@ -213,6 +213,9 @@ def _reply_generate(message_id: int, reply_channel: str | None) -> Message | Non
         _republish(reply, reply_channel)
         return reply
     if conversation.mode != Conversation.Mode.BOT:
+        if reply_channel:
+            publisher = Publisher(group="", reply_channel=reply_channel, message_id=0)
+            aio.run(publisher.discarded(conversation.mode))
         return None
     company = connection.tenant  # type: ignore[attr-defined]
     config = assistant_config_load(profile=assistant_profile_get(), company_name=company.name)
@@ -245,7 +248,10 @@ def _reply_generate(message_id: int, reply_channel: str | None) -> Message | Non
         )
     )
     reply = reply_store(reply=reply, result=result, budget_exhausted=bool(force_offline))
-    if reply.status != Message.Status.DISCARDED:
+    if reply.status == Message.Status.DISCARDED:
+        mode = Conversation.objects.filter(pk=conversation.pk).values_list("mode", flat=True)
+        aio.run(publisher.discarded(mode.first() or Conversation.Mode.HUMAN))
+    else:
         aio.run(publisher.completed(_completed_payload(reply)))
     return reply
 
