@@ -4,8 +4,9 @@ load balancers and orchestrators can probe any host (or a bare IP)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -30,18 +31,39 @@ def _timed(check: Callable[[], None]) -> dict[str, object]:
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
+def _readiness() -> HttpResponse:
+    checks = {"database": _timed(_check_database), "redis": _timed(_check_redis)}
+    ready = all(check["ok"] for check in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
 class HealthCheckMiddleware:
+    """Async-capable, so it adds no thread hop to the requests it passes on."""
+
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if self.is_async:
+            return self._acall(request)
         if request.path == "/healthz":
             return JsonResponse({"status": "ok"})
         if request.path == "/readyz":
-            checks = {"database": _timed(_check_database), "redis": _timed(_check_redis)}
-            ready = all(check["ok"] for check in checks.values())
-            return JsonResponse(
-                {"status": "ok" if ready else "unavailable", "checks": checks},
-                status=200 if ready else 503,
-            )
+            return _readiness()
         return self.get_response(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        if request.path == "/healthz":
+            return JsonResponse({"status": "ok"})
+        if request.path == "/readyz":
+            return await sync_to_async(_readiness)()
+        return await self.get_response(request)  # type: ignore[misc]

@@ -135,13 +135,15 @@ ROOT_URLCONF = "chapi.urls_tenant"
 # New companies are cloned from this always-migrated template schema instead of running every
 # migration (see docs/architecture.md, "Creating a company").
 TENANT_BASE_SCHEMA = "tenant_template"
+# Set the search path once per schema switch, not before every query.
+TENANT_LIMIT_SET_CALLS = True
 TENANT_CREATION_FAKES_MIGRATIONS = True
 
 MIDDLEWARE = [
     "chapi.health.HealthCheckMiddleware",
     "apps.tenants.middleware.CompanyMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "chapi.static.StaticFilesMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "apps.tenants.middleware.CompanyLocaleMiddleware",
@@ -213,7 +215,15 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [_REDIS_CLIENT_URL], "prefix": "chapi:asgi"},
+        "CONFIG": {
+            # The socket timeout must outlast the layer's 5-second blocking reads, or an idle
+            # wait for a reply fails after 5 s (redis-py's default is 5 s too).
+            "hosts": [{"address": _REDIS_CLIENT_URL, "socket_timeout": 30}],
+            "prefix": "chapi:asgi",
+            # All reply channels of one web process share a list: room for many replies.
+            "capacity": 2000,
+            "expiry": 120,
+        },
     }
 }
 
@@ -229,6 +239,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Keep database connections across tasks (Celery's Django fixup closes them after every task
+# otherwise, whatever CONN_MAX_AGE says).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=200)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "invitations-expire": {

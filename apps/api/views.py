@@ -102,6 +102,7 @@ def _receive(
             external_id=f"{principal.company.pk}:{idempotency_key}" if idempotency_key else None,
             context=data.get("context") or None,
             reply_channel=reply_channel,
+            reply_deltas=bool(data.get("stream")),
         )
         reply = None
         if not received.created:

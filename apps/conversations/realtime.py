@@ -25,25 +25,34 @@ class Publisher:
     """Sends a reply's events; text deltas are batched (at most one send per `interval`)."""
 
     def __init__(
-        self, *, group: str, reply_channel: str | None, message_id: int, interval: float = 0.04
+        self,
+        *,
+        group: str,
+        reply_channel: str | None,
+        message_id: int,
+        interval: float = 0.04,
+        reply_deltas: bool = True,
     ) -> None:
         self.layer = get_channel_layer()
         self.group = group
         self.reply_channel = reply_channel
+        # A waiting request that does not stream only needs the final event.
+        self.reply_deltas = reply_deltas
         self.message_id = message_id
         self.interval = interval
         self._pending: list[str] = []
         self._last_flush = 0.0
         self.sent_any = False
 
-    async def _send(self, event: dict[str, Any]) -> None:
+    async def _send(self, event: dict[str, Any], *, final: bool = False) -> None:
         """Best effort: the reply is stored whatever happens here, so a channel-layer (Redis)
         failure costs live delivery, never the answer."""
         if self.layer is None:
             return
         try:
-            await self.layer.group_send(self.group, event)
-            if self.reply_channel:
+            if self.group:
+                await self.layer.group_send(self.group, event)
+            if self.reply_channel and (final or self.reply_deltas):
                 await self.layer.send(self.reply_channel, event)
         except Exception:
             logger.warning("could not publish %s for message %s", event["type"], self.message_id)
@@ -83,4 +92,6 @@ class Publisher:
             logger.warning("could not publish reply.discarded for message %s", self.message_id)
 
     async def completed(self, payload: dict[str, Any]) -> None:
-        await self._send({"type": "reply.completed", "message_id": self.message_id, **payload})
+        await self._send(
+            {"type": "reply.completed", "message_id": self.message_id, **payload}, final=True
+        )

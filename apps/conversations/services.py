@@ -47,6 +47,7 @@ def message_receive(
     context: dict[str, Any] | None = None,
     contact_external_id: str | None = None,
     reply_channel: str | None = None,
+    reply_deltas: bool = True,
     generate: bool = True,
 ) -> Received:
     """Store a visitor's message before anything else happens, in one transaction with its
@@ -103,7 +104,12 @@ def message_receive(
         )
         schedule: dict[str, bool] = {}
         if generate and conversation.mode == Conversation.Mode.BOT:
-            reply_schedule(message_id=message.pk, reply_channel=reply_channel, state=schedule)
+            reply_schedule(
+                message_id=message.pk,
+                reply_channel=reply_channel,
+                reply_deltas=reply_deltas,
+                state=schedule,
+            )
     return Received(conversation, message, created=True, scheduled=schedule.get("ok"))
 
 
@@ -116,7 +122,11 @@ def conversation_delete(*, conversation: Conversation) -> None:
 
 
 def reply_schedule(
-    *, message_id: int, reply_channel: str | None = None, state: dict[str, bool] | None = None
+    *,
+    message_id: int,
+    reply_channel: str | None = None,
+    reply_deltas: bool = True,
+    state: dict[str, bool] | None = None,
 ) -> None:
     """Send the reply task once the current transaction commits (in this schema). A broker
     outage does not lose the message (it is stored); `state["ok"]` says whether it was sent."""
@@ -124,9 +134,10 @@ def reply_schedule(
 
     def send() -> None:
         try:
-            reply_generate_task.apply_async(
-                args=[message_id], kwargs={"reply_channel": reply_channel}
-            )
+            kwargs: dict[str, Any] = {"reply_channel": reply_channel}
+            if not reply_deltas:
+                kwargs["reply_deltas"] = False
+            reply_generate_task.apply_async(args=[message_id], kwargs=kwargs)
         except Exception:
             logger.exception("could not queue the reply to message %s", message_id)
             ok = False
@@ -190,7 +201,9 @@ def _republish(reply: Message, reply_channel: str | None) -> None:
     aio.run(publisher.completed(_completed_payload(reply)))
 
 
-def reply_generate(*, message_id: int, reply_channel: str | None = None) -> Message | None:
+def reply_generate(
+    *, message_id: int, reply_channel: str | None = None, reply_deltas: bool = True
+) -> Message | None:
     """Answer the visitor message `message_id` (in the current schema). Idempotent: a message
     is answered once; a second run re-announces the stored reply. The conversation's mode is
     checked again before the reply is stored, so the bot never talks over a person: a reply
@@ -200,12 +213,14 @@ def reply_generate(*, message_id: int, reply_channel: str | None = None) -> Mess
         logger.info("reply for message %s is already being generated", message_id)
         return None
     try:
-        return _reply_generate(message_id, reply_channel)
+        return _reply_generate(message_id, reply_channel, reply_deltas)
     finally:
         cache.delete(lock)
 
 
-def _reply_generate(message_id: int, reply_channel: str | None) -> Message | None:
+def _reply_generate(
+    message_id: int, reply_channel: str | None, reply_deltas: bool
+) -> Message | None:
     visitor = Message.objects.select_related("conversation").get(pk=message_id)
     conversation = visitor.conversation
     reply = Message.objects.filter(reply_to=visitor).first()
@@ -235,6 +250,7 @@ def _reply_generate(message_id: int, reply_channel: str | None) -> Message | Non
         group=conversation_group(connection.schema_name, conversation.pk),  # type: ignore[attr-defined]
         reply_channel=reply_channel,
         message_id=reply.pk,
+        reply_deltas=reply_deltas,
     )
     result = aio.run(
         reply_generate_async(

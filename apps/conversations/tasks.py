@@ -15,7 +15,9 @@ from apps.conversations.services import reply_generate
     soft_time_limit=120,
     ignore_result=True,
 )
-def reply_generate_task(message_id: int, reply_channel: str | None = None) -> None:
+def reply_generate_task(
+    message_id: int, reply_channel: str | None = None, reply_deltas: bool = True
+) -> None:
     """Answer one visitor message (idempotent: a message is answered once; a redelivered task
     re-announces the stored reply). Runs in the schema it was sent from."""
-    reply_generate(message_id=message_id, reply_channel=reply_channel)
+    reply_generate(message_id=message_id, reply_channel=reply_channel, reply_deltas=reply_deltas)
