@@ -42,6 +42,10 @@ SYSTEM = Actor()
 def _printable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _printable(item) for key, item in value.items()}
     return str(value)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
@@ -78,11 +80,55 @@ class CompanyAdmin(admin.ModelAdmin):
         )
 
 
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
+
+
+class OriginsField(forms.CharField):
+    """One web origin per line (scheme://host[:port]) ↔ a list."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "placeholder": "https://www.example.com"})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:
+        if isinstance(value, list):
+            return value
+        origins = []
+        for line in (value or "").splitlines():
+            origin = line.strip().rstrip("/").lower()
+            if not origin:
+                continue
+            if not _ORIGIN.match(origin):
+                raise forms.ValidationError(
+                    _("%(origin)s is not an origin like https://www.example.com (no path).")
+                    % {"origin": origin}
+                )
+            origins.append(origin)
+        if len(origins) > 20:
+            raise forms.ValidationError(_("At most 20 origins."))
+        return list(dict.fromkeys(origins))
+
+
+class CompanySettingsForm(forms.ModelForm):
+    allowed_origins = OriginsField(
+        label=_("Allowed origins"),
+        required=False,
+        help_text=_("Websites allowed to call the REST API from visitors' browsers, one per line."),
+    )
+
+    class Meta:
+        model = CompanySettings
+        fields = ["name", "language", "allowed_origins"]
+
+
 @admin.register(CompanySettings, site=company_admin_site)
 class CompanySettingsAdmin(CompanyModelAdmin):
-    """A company's name and default language, in its own admin (only its own row)."""
+    """A company's name, default language and allowed origins, in its own admin (only its own
+    row)."""
 
-    fields = ("name", "slug", "language")
+    form = CompanySettingsForm
+    fields = ("name", "slug", "language", "allowed_origins")
     readonly_fields = ("slug",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:
@@ -106,4 +152,5 @@ class CompanySettingsAdmin(CompanyModelAdmin):
             actor=Actor.from_request(request),
             name=form.cleaned_data["name"],
             language=form.cleaned_data["language"],
+            allowed_origins=form.cleaned_data["allowed_origins"],
         )

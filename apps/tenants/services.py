@@ -126,16 +126,31 @@ def company_create(
 
 
 @transaction.atomic
-def company_update(*, company: Company, actor: Actor, name: str, language: str) -> Company:
-    """Rename the company or change its default language, audited in its schema."""
-    old = {"name": company.name, "language": company.language}
+def company_update(
+    *,
+    company: Company,
+    actor: Actor,
+    name: str,
+    language: str,
+    allowed_origins: list[str] | None = None,
+) -> Company:
+    """Rename the company, change its default language or the web origins allowed to call the
+    API from browsers (None: unchanged), audited in its schema."""
+    old: dict[str, object] = {"name": company.name, "language": company.language}
     company.name, company.language = name.strip(), language
+    if allowed_origins is not None:
+        old["allowed_origins"] = list(company.allowed_origins)
+        company.allowed_origins = allowed_origins
     changes = audit_diff(company, old)
     if changes:
         company.full_clean(exclude=["schema_name"])
         company.save(update_fields=list(changes))
         with tenant_context(company):
             audit_record(actor=actor, action="company.update", instance=company, changes=changes)
+        if "allowed_origins" in changes:
+            from apps.api.cors import company_origins_forget
+
+            company_origins_forget()
     return company
 
 
