@@ -6,7 +6,7 @@ from django.test import Client
 from django_tenants.utils import tenant_context
 
 from apps.api import cors
-from apps.api.cors import company_origins, company_origins_forget
+from apps.api.cors import company_origins
 from apps.audit.models import AuditLog
 from apps.tenants.models import Company
 from tests.conftest import logged_in, member, owner
