@@ -78,7 +78,7 @@ def message_receive(
         )
         changed = context and any(conversation.context.get(k) != v for k, v in context.items())
         if changed and not created:
-            conversation.context = {**conversation.context, **context}
+            conversation.context = {**conversation.context, **(context or {})}
             conversation.save(update_fields=["context", "updated_at"])
         now = timezone.now()
         try:

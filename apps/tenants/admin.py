@@ -83,7 +83,7 @@ class CompanyAdmin(admin.ModelAdmin):
 _ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
 
 
-class OriginsField(forms.CharField):
+class OriginsField(forms.Field):
     """One web origin per line (scheme://host[:port]) ↔ a list."""
 
     widget = forms.Textarea(attrs={"rows": 3, "placeholder": "https://www.example.com"})

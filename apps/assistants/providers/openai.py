@@ -108,9 +108,9 @@ class OpenAIProvider:
         usage = Usage()
         finish = "stop"
         try:
-            stream = await client.chat.completions.create(
+            stream = await client.chat.completions.create(  # type: ignore[call-overload]
                 model=request.model,
-                messages=[{"role": m.role, "content": m.content} for m in request.messages],  # type: ignore[misc]
+                messages=[{"role": m.role, "content": m.content} for m in request.messages],
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 stream=True,
@@ -137,9 +137,9 @@ class OpenAIProvider:
     ) -> dict[str, Any]:
         client = _client(self.api_key, self.base_url)
         try:
-            response = await client.chat.completions.create(
+            response = await client.chat.completions.create(  # type: ignore[call-overload]
                 model=request.model,
-                messages=[{"role": m.role, "content": m.content} for m in request.messages],  # type: ignore[misc]
+                messages=[{"role": m.role, "content": m.content} for m in request.messages],
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 response_format={
