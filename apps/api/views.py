@@ -34,7 +34,7 @@ from apps.api.serializers import (
 )
 from apps.api.services import ApiPrincipal
 from apps.conversations.models import Channel, Conversation, Message
-from apps.conversations.services import message_receive
+from apps.conversations.services import message_receive, reply_summary
 from chapi import ratelimit
 
 FINAL_EVENTS = frozenset({"reply.completed", "reply.discarded"})
@@ -106,30 +106,18 @@ def _receive(
         )
         reply = None
         if not received.created:
-            reply = Message.objects.filter(reply_to=received.message).first()
+            reply = (
+                Message.objects.filter(reply_to=received.message)
+                .exclude(status=Message.Status.GENERATING)
+                .first()
+            )
         return {
             "message_id": received.message.pk,
             "conversation_id": received.conversation.pk,
             "mode": received.conversation.mode,
             "created": received.created,
             "scheduled": received.scheduled,
-            "reply": (
-                {
-                    "message_id": reply.pk,
-                    "text": reply.text,
-                    "status": reply.status,
-                    "fallback": reply.fallback,
-                    "usage": {
-                        "input_tokens": reply.input_tokens,
-                        "output_tokens": reply.output_tokens,
-                        "cost": str(reply.cost),
-                        "model": reply.model,
-                        "provider": reply.provider,
-                    },
-                }
-                if reply is not None and reply.status != Message.Status.GENERATING
-                else None
-            ),
+            "reply": reply_summary(reply) if reply is not None else None,
         }
 
 
@@ -286,20 +274,7 @@ async def _poll_reply(principal: ApiPrincipal, message_id: int) -> dict[str, Any
             )
             if reply is None:
                 return None
-            if reply.status == Message.Status.DISCARDED:
-                return {"text": None, "message_id": None, "mode": reply.conversation.mode}
-            return {
-                "text": reply.text,
-                "message_id": reply.pk,
-                "fallback": reply.fallback,
-                "usage": {
-                    "input_tokens": reply.input_tokens,
-                    "output_tokens": reply.output_tokens,
-                    "cost": str(reply.cost),
-                    "model": reply.model,
-                    "provider": reply.provider,
-                },
-            }
+            return {**reply_summary(reply), "mode": reply.conversation.mode}
 
     deadline = asyncio.get_running_loop().time() + settings.CHAT_REPLY_TIMEOUT
     while asyncio.get_running_loop().time() < deadline:

@@ -176,9 +176,15 @@ def _budget_exhausted(config: AssistantConfig) -> bool:
     return usage is not None and usage.total_tokens >= config.monthly_token_budget
 
 
-def _completed_payload(reply: Message) -> dict[str, Any]:
+def reply_summary(reply: Message) -> dict[str, Any]:
+    """What clients are told of a stored reply (the `reply.completed` event, API answers). A
+    discarded reply (a person took over) was never delivered: no text, no id."""
+    if reply.status == Message.Status.DISCARDED:
+        return {"conversation_id": reply.conversation_id, "text": None, "message_id": None,
+                "status": reply.status, "fallback": False, "usage": None}  # fmt: skip
     return {
         "conversation_id": reply.conversation_id,
+        "message_id": reply.pk,
         "text": reply.text,
         "status": reply.status,
         "fallback": reply.fallback,
@@ -198,7 +204,7 @@ def _republish(reply: Message, reply_channel: str | None) -> None:
         reply_channel=reply_channel,
         message_id=reply.pk,
     )
-    aio.run(publisher.completed(_completed_payload(reply)))
+    aio.run(publisher.completed(reply_summary(reply)))
 
 
 def reply_generate(
@@ -268,7 +274,7 @@ def _reply_generate(
         mode = Conversation.objects.filter(pk=conversation.pk).values_list("mode", flat=True)
         aio.run(publisher.discarded(mode.first() or Conversation.Mode.HUMAN))
     else:
-        aio.run(publisher.completed(_completed_payload(reply)))
+        aio.run(publisher.completed(reply_summary(reply)))
     return reply
 
 
