@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.audit.services import Actor
 from apps.tenants.models import Company, CompanySettings, Domain
@@ -68,15 +69,24 @@ class CompanyAdmin(admin.ModelAdmin):
         actor = Actor.from_request(request)
         for company in queryset:
             company_suspend(company=company, actor=actor, reason="Suspended by platform staff")
-        self.message_user(request, _("Suspended %(n)d companies.") % {"n": len(queryset)})
+        count = len(queryset)
+        self.message_user(
+            request,
+            ngettext("Suspended %(n)d company.", "Suspended %(n)d companies.", count)
+            % {"n": count},
+        )
 
     @admin.action(description=_("Reactivate selected companies"))
     def reactivate(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:
         actor = Actor.from_request(request)
         for company in queryset:
             company_reactivate(company=company, actor=actor)
+        count = len(queryset)
         self.message_user(
-            request, _("Reactivated %(n)d companies.") % {"n": len(queryset)}, messages.SUCCESS
+            request,
+            ngettext("Reactivated %(n)d company.", "Reactivated %(n)d companies.", count)
+            % {"n": count},
+            messages.SUCCESS,
         )
 
 
