@@ -217,8 +217,9 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             # The socket timeout must outlast the layer's 5-second blocking reads, or an idle
-            # wait for a reply fails after 5 s (redis-py's default is 5 s too).
-            "hosts": [{"address": _REDIS_CLIENT_URL, "socket_timeout": 30}],
+            # wait for a reply fails after 5 s (redis-py's default is 5 s too); kept short
+            # because a cancelled receive may wait for the read in progress to end.
+            "hosts": [{"address": _REDIS_CLIENT_URL, "socket_timeout": 8}],
             "prefix": "chapi:asgi",
             # All reply channels of one web process share a list: room for many replies.
             "capacity": 2000,
