@@ -284,40 +284,32 @@ def reply_store(*, reply: Message, result: GenerationResult, budget_exhausted: b
     emit its analytics event; discard it if a person took the conversation meanwhile."""
     conversation = Conversation.objects.select_for_update().get(pk=reply.conversation_id)
     now = timezone.now()
-    reply.text = result.text
-    reply.provider = result.provider
-    reply.model = result.model
-    reply.input_tokens = result.usage.input_tokens
-    reply.output_tokens = result.usage.output_tokens
-    reply.cost = usage_cost(result.model, result.usage.input_tokens, result.usage.output_tokens)
-    reply.ttft_ms = result.ttft_ms
-    reply.latency_ms = result.latency_ms
-    reply.fallback = result.fallback
-    reply.error = result.error
-    reply.completed_at = now
     if conversation.mode != Conversation.Mode.BOT:
-        reply.status = Message.Status.DISCARDED
+        status = Message.Status.DISCARDED
     elif result.refused:
-        reply.status = Message.Status.REFUSED
+        status = Message.Status.REFUSED
     else:
-        reply.status = Message.Status.COMPLETED
-    updated = Message.objects.filter(pk=reply.pk, status=Message.Status.GENERATING).update(
-        text=reply.text,
-        provider=reply.provider,
-        model=reply.model,
-        input_tokens=reply.input_tokens,
-        output_tokens=reply.output_tokens,
-        cost=reply.cost,
-        ttft_ms=reply.ttft_ms,
-        latency_ms=reply.latency_ms,
-        fallback=reply.fallback,
-        error=reply.error,
-        completed_at=now,
-        status=reply.status,
-    )
-    if not updated:  # another run stored it first
+        status = Message.Status.COMPLETED
+    fields = {
+        "text": result.text,
+        "provider": result.provider,
+        "model": result.model,
+        "input_tokens": result.usage.input_tokens,
+        "output_tokens": result.usage.output_tokens,
+        "cost": usage_cost(result.model, result.usage.input_tokens, result.usage.output_tokens),
+        "ttft_ms": result.ttft_ms,
+        "latency_ms": result.latency_ms,
+        "fallback": result.fallback,
+        "error": result.error,
+        "completed_at": now,
+        "status": status,
+    }
+    # Conditional on "generating": only one run stores the reply.
+    if not Message.objects.filter(pk=reply.pk, status=Message.Status.GENERATING).update(**fields):
         reply.refresh_from_db()
         return reply
+    for name, value in fields.items():
+        setattr(reply, name, value)
     if reply.status == Message.Status.DISCARDED:
         event_emit(kind="reply.discarded", conversation_id=conversation.pk, message_id=reply.pk)
         return reply

@@ -10,7 +10,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.http.request import split_domain_port
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -34,6 +33,7 @@ from apps.audit.services import Actor
 from apps.conversations.models import Channel, Conversation, Message, UsageMonth
 from apps.conversations.services import conversation_delete, message_receive, reply_generate
 from apps.dashboard.navigation import ASSISTANT_TEST_ROLES
+from chapi.hosts import url_on_host
 
 BUDGET_WARNING_PERCENT = 80
 
@@ -111,12 +111,7 @@ class ApiKeyForm(forms.Form):
 def public_base_url(request: HttpRequest) -> str:
     """The public host's URL as this visitor reaches it: the API lives on ROOT_DOMAIN, not on
     the company host, but behind the same scheme and port."""
-    _domain, port = split_domain_port(request.get_host())
-    default_port = "443" if request.scheme == "https" else "80"
-    netloc = settings.ROOT_DOMAIN
-    if port and port != default_port:
-        netloc = f"{netloc}:{port}"
-    return f"{request.scheme}://{netloc}"
+    return url_on_host(request, settings.ROOT_DOMAIN)
 
 
 def _api_context(request: HttpRequest) -> dict[str, str]:

@@ -6,7 +6,6 @@ from django import forms
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.http.request import split_domain_port
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -17,17 +16,14 @@ from apps.audit.services import Actor
 from apps.tenants.forms import SignupForm
 from apps.tenants.selectors import company_by_slug
 from apps.tenants.services import company_create, company_host
+from chapi.hosts import url_on_host
 
 SIGNUPS_PER_IP_PER_HOUR = 10
 
 
 def company_url(request: HttpRequest, slug: str, path: str = "/") -> str:
     """Absolute URL on a company's host, keeping the scheme and port the visitor uses."""
-    # The port the visitor typed (Host header), not the one the app server listens on behind
-    # a proxy.
-    _domain, port = split_domain_port(request.get_host())
-    netloc = company_host(slug) + (f":{port}" if port else "")
-    return f"{request.scheme}://{netloc}{path}"
+    return url_on_host(request, company_host(slug), path)
 
 
 def landing(request: HttpRequest) -> HttpResponse:
