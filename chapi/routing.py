@@ -5,4 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from django.urls import path
+
+from apps.widget.consumers import WidgetConsumer
+
+websocket_urlpatterns: list[Any] = [
+    path("ws/widget/", WidgetConsumer.as_asgi()),
+]

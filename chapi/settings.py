@@ -66,6 +66,11 @@ CHAT_REPLY_TIMEOUT = env.float("CHAT_REPLY_TIMEOUT", default=90.0)
 API_RATE_LIMIT_PER_KEY = env.int("API_RATE_LIMIT_PER_KEY", default=600)
 API_RATE_LIMIT_PER_SESSION = env.int("API_RATE_LIMIT_PER_SESSION", default=30)
 API_RATE_LIMIT_PER_IP = env.int("API_RATE_LIMIT_PER_IP", default=300)
+# The web widget (docs/widget.md): messages per visitor and per IP, new connections per IP.
+WIDGET_RATE_LIMIT_PER_SESSION = env.int("WIDGET_RATE_LIMIT_PER_SESSION", default=20)
+WIDGET_RATE_LIMIT_PER_IP = env.int("WIDGET_RATE_LIMIT_PER_IP", default=60)
+WIDGET_CONNECTIONS_PER_IP = env.int("WIDGET_CONNECTIONS_PER_IP", default=120)
+WIDGET_MAX_FRAME_BYTES = 32 * 1024
 API_JWT_TTL_SECONDS = env.int("API_JWT_TTL_SECONDS", default=3600)
 
 # --- Encryption of stored secrets ----------------------------------------------------------
@@ -106,6 +111,7 @@ SHARED_APPS = [
     "channels",
     "django_celery_beat",
     "apps.api",
+    "apps.widget",
     "adrf",
     "drf_spectacular_sidecar",
 ]

@@ -17,4 +17,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("v1/", include("apps.api.urls")),
+    path("", include("apps.widget.urls")),
 ]

@@ -7,6 +7,7 @@ from django.views.i18n import set_language
 
 from apps.accounts import views as accounts
 from apps.dashboard import views as dashboard
+from apps.widget import views as widget
 from chapi.admin_sites import company_admin_site
 
 urlpatterns = [
@@ -25,4 +26,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", company_admin_site.urls),
     path("i18n/setlang/", set_language, name="set_language"),
+    path("embed", widget.embed, name="embed"),
+    path("", include("apps.widget.urls")),
 ]

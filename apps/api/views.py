@@ -207,7 +207,7 @@ class ChatView(AsyncAPIView):
         received = await sync_to_async(_receive)(principal, data, reply_channel, idempotency_key)
         session_id = data["session_id"]
         conversation_id = received["conversation_id"]
-        if received["reply"] is not None or received["mode"] != Conversation.Mode.BOT:
+        if received["reply"] is not None or received["mode"] not in Conversation.BOT_ANSWERS:
             done = received["reply"]
             body = _answer(session_id, conversation_id, received["mode"], done)
             if data["stream"]:

@@ -45,6 +45,10 @@ class Conversation(models.Model):
         HUMAN = "human", _("Person")
         CLOSED = "closed", _("Closed")
 
+    # The assistant answers while nobody has taken the conversation (also while the visitor
+    # waits for a person); never when a person has it or it is closed.
+    BOT_ANSWERS = frozenset({Mode.BOT, Mode.PENDING_HUMAN})
+
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     session_id = models.CharField(_("session id"), max_length=128)

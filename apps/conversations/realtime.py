@@ -2,8 +2,10 @@
 
 Every event goes to the conversation's group (`conversation_group`), which websocket
 consumers join, and optionally to one reply channel (a waiting REST request). Events:
-`reply.delta` {message_id, text}, `reply.reset` {message_id} (a retry starts over: drop the
-partial text), `reply.completed` {message_id, conversation_id, text, status, fallback, usage}.
+`reply.delta` {message_id, offset, text} (`offset`: the length of the text sent before this
+part, in UTF-16 code units as JavaScript counts), `reply.reset` {message_id} (a retry starts
+over: drop the partial text), `reply.completed` {message_id, conversation_id, created_at, text,
+status, fallback, usage}.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Publisher:
         self.interval = interval
         self._pending: list[str] = []
         self._last_flush = 0.0
+        self._offset = 0
         self.sent_any = False
 
     async def _send(self, event: dict[str, Any], *, final: bool = False) -> None:
@@ -69,10 +72,15 @@ class Publisher:
         text, self._pending = "".join(self._pending), []
         self._last_flush = time.monotonic()
         self.sent_any = True
-        await self._send({"type": "reply.delta", "message_id": self.message_id, "text": text})
+        # In UTF-16 code units: what a browser's `string.length` counts.
+        offset, self._offset = self._offset, self._offset + len(text.encode("utf-16-le")) // 2
+        await self._send(
+            {"type": "reply.delta", "message_id": self.message_id, "offset": offset, "text": text}
+        )
 
     async def reset(self) -> None:
         self._pending = []
+        self._offset = 0
         if self.sent_any:
             await self._send({"type": "reply.reset", "message_id": self.message_id})
         self.sent_any = False

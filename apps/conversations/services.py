@@ -103,7 +103,7 @@ def message_receive(
             channel=channel,
         )
         schedule: dict[str, bool] = {}
-        if generate and conversation.mode == Conversation.Mode.BOT:
+        if generate and conversation.mode in Conversation.BOT_ANSWERS:
             reply_schedule(
                 message_id=message.pk,
                 reply_channel=reply_channel,
@@ -185,6 +185,7 @@ def reply_summary(reply: Message) -> dict[str, Any]:
     return {
         "conversation_id": reply.conversation_id,
         "message_id": reply.pk,
+        "created_at": reply.created_at.isoformat() if reply.created_at else None,
         "text": reply.text,
         "status": reply.status,
         "fallback": reply.fallback,
@@ -233,7 +234,7 @@ def _reply_generate(
     if reply is not None and reply.status != Message.Status.GENERATING:
         _republish(reply, reply_channel)
         return reply
-    if conversation.mode != Conversation.Mode.BOT:
+    if conversation.mode not in Conversation.BOT_ANSWERS:
         if reply_channel:
             publisher = Publisher(group="", reply_channel=reply_channel, message_id=0)
             aio.run(publisher.discarded(conversation.mode))
@@ -284,7 +285,7 @@ def reply_store(*, reply: Message, result: GenerationResult, budget_exhausted: b
     emit its analytics event; discard it if a person took the conversation meanwhile."""
     conversation = Conversation.objects.select_for_update().get(pk=reply.conversation_id)
     now = timezone.now()
-    if conversation.mode != Conversation.Mode.BOT:
+    if conversation.mode not in Conversation.BOT_ANSWERS:
         status = Message.Status.DISCARDED
     elif result.refused:
         status = Message.Status.REFUSED
@@ -343,3 +344,102 @@ def reply_store(*, reply: Message, result: GenerationResult, budget_exhausted: b
     if budget_exhausted:
         event_emit(kind="budget.exhausted", conversation_id=conversation.pk, message_id=reply.pk)
     return reply
+
+
+# Statuses of messages a visitor may see (a discarded reply was never delivered).
+VISIBLE_STATUSES = (
+    Message.Status.RECEIVED,
+    Message.Status.COMPLETED,
+    Message.Status.REFUSED,
+)
+
+
+def message_public(message: Message) -> dict[str, Any]:
+    """A stored message as a visitor's client sees it (docs/widget.md, "<message>")."""
+    client_id = None
+    if message.role == Message.Role.VISITOR and message.external_id:
+        client_id = message.external_id.partition(":")[2] or None
+    return {
+        "id": message.pk,
+        "role": message.role,
+        "text": message.text,
+        "created_at": message.created_at.isoformat() if message.created_at else None,
+        "client_id": client_id,
+        "author": None,
+    }
+
+
+def conversation_messages_visible(
+    conversation: Conversation, *, after: int = 0, limit: int = 50
+) -> list[Message]:
+    """The visitor-visible messages of a conversation after id `after` (the last `limit`
+    when `after` is 0), oldest first."""
+    rows = Message.objects.filter(conversation=conversation, status__in=VISIBLE_STATUSES)
+    if after:
+        return list(rows.filter(id__gt=after).order_by("id")[:500])
+    latest = list(rows.order_by("-id")[:limit])
+    latest.reverse()
+    return latest
+
+
+def reply_in_progress(conversation: Conversation) -> bool:
+    return Message.objects.filter(
+        conversation=conversation, status=Message.Status.GENERATING
+    ).exists()
+
+
+@dataclass(frozen=True)
+class HandoffResult:
+    conversation: Conversation
+    notice: Message | None  # the system message telling the visitor what happens next
+    changed: bool
+
+
+def handoff_request(*, conversation: Conversation, reason: str, notice_text: str) -> HandoffResult:
+    """The visitor (or a rule) asks for a person: a conversation the assistant has goes to
+    `pending_human` (the assistant keeps helping until someone takes it), the request is
+    recorded on the conversation and as an event, and `notice_text` is stored as a system
+    message. Asking again while waiting or with a person changes nothing."""
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conversation.mode != Conversation.Mode.BOT:
+            return HandoffResult(conversation, None, changed=False)
+        now = timezone.now()
+        conversation.mode = Conversation.Mode.PENDING_HUMAN
+        conversation.context = {
+            **conversation.context,
+            "handoff": {"requested_at": now.isoformat(), "reason": reason},
+        }
+        conversation.last_message_at = now
+        conversation.save(update_fields=["mode", "context", "last_message_at", "updated_at"])
+        notice = Message.objects.create(
+            conversation=conversation,
+            channel=conversation.channel,
+            role=Message.Role.SYSTEM,
+            text=notice_text,
+            status=Message.Status.COMPLETED,
+        )
+        event_emit(
+            kind="handoff.requested",
+            conversation_id=conversation.pk,
+            channel=conversation.channel,
+            reason=reason,
+        )
+    return HandoffResult(conversation, notice, changed=True)
+
+
+def contact_details_update(
+    *, channel: str, external_id: str, name: str = "", email: str = "", phone: str = ""
+) -> Contact:
+    """Fill in what a visitor told about themselves (e.g. the widget's pre-chat form); empty
+    values leave what is known."""
+    contact, _ = Contact.objects.get_or_create(channel=channel, external_id=external_id)
+    fields = {"name": name, "email": email, "phone": phone}
+    changed = [
+        field for field, value in fields.items() if value and getattr(contact, field) != value
+    ]
+    for field in changed:
+        setattr(contact, field, fields[field])
+    if changed:
+        contact.save(update_fields=[*changed, "last_seen_at"])
+    return contact

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
@@ -14,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apps.audit.services import Actor
+from apps.tenants.forms import OriginsField
 from apps.tenants.models import Company, CompanySettings, Domain
 from apps.tenants.services import company_reactivate, company_suspend, company_update
 from chapi.admin_sites import CompanyModelAdmin, company_admin_site
@@ -88,36 +88,6 @@ class CompanyAdmin(admin.ModelAdmin):
             % {"n": count},
             messages.SUCCESS,
         )
-
-
-_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
-
-
-class OriginsField(forms.Field):
-    """One web origin per line (scheme://host[:port]) ↔ a list."""
-
-    widget = forms.Textarea(attrs={"rows": 3, "placeholder": "https://www.example.com"})
-
-    def prepare_value(self, value: Any) -> Any:
-        return "\n".join(value) if isinstance(value, list) else value
-
-    def to_python(self, value: Any) -> list[str]:
-        if isinstance(value, list):
-            return value
-        origins = []
-        for line in (value or "").splitlines():
-            origin = line.strip().rstrip("/").lower()
-            if not origin:
-                continue
-            if not _ORIGIN.match(origin):
-                raise forms.ValidationError(
-                    _("%(origin)s is not an origin like https://www.example.com (no path).")
-                    % {"origin": origin}
-                )
-            origins.append(origin)
-        if len(origins) > 20:
-            raise forms.ValidationError(_("At most 20 origins."))
-        return list(dict.fromkeys(origins))
 
 
 class CompanySettingsForm(forms.ModelForm):

@@ -1,7 +1,8 @@
-"""Signup on the public site."""
+"""Signup on the public site; the web-origins field shared by the admin and dashboard."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -71,3 +72,33 @@ class SignupForm(forms.Form):
                 self.add_error(field_for.get(key), errors)
         else:
             self.add_error(None, error)
+
+
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
+
+
+class OriginsField(forms.Field):
+    """One web origin per line (scheme://host[:port]) ↔ a list."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "placeholder": "https://www.example.com"})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:
+        if isinstance(value, list):
+            return value
+        origins = []
+        for line in (value or "").splitlines():
+            origin = line.strip().rstrip("/").lower()
+            if not origin:
+                continue
+            if not _ORIGIN.match(origin):
+                raise forms.ValidationError(
+                    _("%(origin)s is not an origin like https://www.example.com (no path).")
+                    % {"origin": origin}
+                )
+            origins.append(origin)
+        if len(origins) > 20:
+            raise forms.ValidationError(_("At most 20 origins."))
+        return list(dict.fromkeys(origins))

@@ -1,0 +1,489 @@
+"""The widget's websocket (docs/widget.md, "Protocol"): one per browser tab, on the public host,
+routed to the company by widget key. Visitor messages go through the same reply pipeline as
+every channel; the reply's deltas come back from the worker through the channel layer."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import close_old_connections
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+from django_tenants.utils import tenant_context
+
+from apps.conversations.models import Channel, Conversation, Message
+from apps.conversations.realtime import conversation_group
+from apps.conversations.services import (
+    contact_details_update,
+    conversation_messages_visible,
+    handoff_request,
+    message_public,
+    message_receive,
+    reply_in_progress,
+    reply_schedule,
+)
+from apps.tenants.models import Company
+from apps.widget.services import (
+    key_group,
+    origin_allowed,
+    widget_key_resolve,
+    widget_settings_get,
+)
+from chapi import ratelimit
+
+logger = logging.getLogger(__name__)
+
+_SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+_CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CONTEXT_KEYS = 20
+_CONTEXT_VALUE_CHARS = 500
+_PHONE_RE = re.compile(r"^\+?[0-9 ().-]{6,25}$")
+
+# Close codes: the widget does not reconnect after a 44xx.
+CLOSE_KEY = 4401
+CLOSE_ORIGIN = 4403
+CLOSE_PROTOCOL = 4400
+CLOSE_RATE = 4429
+CLOSE_TOO_BIG = 1009
+
+_ERROR_MESSAGES = {
+    "unknown_widget_key": "This chat is not available.",
+    "revoked_widget_key": "This chat is not available.",
+    "company_suspended": "This chat is not available.",
+    "origin_not_allowed": "This chat is not available on this website.",
+}
+
+
+class ProtocolError(Exception):
+    pass
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _clean_context(raw: Any) -> dict[str, Any]:
+    """What the page tells about itself (page, title, referrer, language, the snippet's own
+    keys), bounded: at most 20 string/number/boolean values of at most 500 characters."""
+    if not isinstance(raw, dict):
+        return {}
+    context: dict[str, Any] = {}
+    for key, value in list(raw.items())[:_CONTEXT_KEYS]:
+        if not isinstance(key, str) or len(key) > 64:
+            continue
+        if isinstance(value, str):
+            context[key] = value.replace("\x00", "")[:_CONTEXT_VALUE_CHARS]
+        elif isinstance(value, bool | int | float) and value == value:  # not NaN
+            context[key] = value
+    return context
+
+
+class WidgetConsumer(AsyncWebsocketConsumer):
+    company: Company
+    widget_key_id: int
+    session_id: str = ""
+    language: str = "es"
+    conversation_id: int | None = None
+    conversation_group: str = ""
+    context: dict[str, Any]
+
+    # --- connection ------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        # Accept first: a refused handshake reaches the browser without a reason, and the
+        # widget must know not to retry.
+        await self.accept()
+        self.context = {}
+        self.ip = (self.scope.get("client") or ["unknown"])[0]
+        wait = await ratelimit.ahit(
+            [(f"widget:conn-ip:{self.ip}", settings.WIDGET_CONNECTIONS_PER_IP)]
+        )
+        if wait is not None:
+            await self._refuse("rate_limited", CLOSE_RATE, retry_after=wait)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        key = (query.get("key") or [""])[0]
+        origin = _header(self.scope, b"origin")
+        error, company, key_id = await database_sync_to_async(self._authorize)(key, origin)
+        if error:
+            await self._refuse(error, CLOSE_ORIGIN if error == "origin_not_allowed" else CLOSE_KEY)
+            return
+        assert company is not None and key_id is not None
+        self.company, self.widget_key_id = company, key_id
+        await self.channel_layer.group_add(key_group(key_id), self.channel_name)
+        self.groups.append(key_group(key_id))
+
+    def _authorize(self, key: str, origin: str | None) -> tuple[str, Company | None, int | None]:
+        try:
+            resolved = widget_key_resolve(key)
+            if resolved.widget_key is None:
+                return resolved.error, None, None
+            if not origin_allowed(resolved.widget_key, origin):
+                logger.info("widget key %s refused for origin %r", key, origin)
+                return "origin_not_allowed", None, None
+            return "", resolved.widget_key.company, resolved.widget_key.pk
+        finally:
+            close_old_connections()
+
+    async def _refuse(self, code: str, close_code: int, **extra: Any) -> None:
+        message = _ERROR_MESSAGES.get(code, "Too many connections: try again later.")
+        await self._send({"type": "error", "code": code, "message": message, **extra})
+        await self.close(code=close_code)
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(payload, ensure_ascii=False))
+
+    async def _error(self, code: str, message: str, **extra: Any) -> None:
+        await self._send({"type": "error", "code": code, "message": message, **extra})
+
+    # --- frames from the browser -----------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not hasattr(self, "company"):
+            return  # refused: closing
+        raw = text_data if text_data is not None else None
+        if raw is None or len(raw.encode()) > settings.WIDGET_MAX_FRAME_BYTES:
+            if raw is None:
+                await self._refuse_protocol("Send JSON text frames.")
+            else:
+                await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            frame = json.loads(raw)
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                raise ProtocolError("Every frame is a JSON object with a type.")
+            await self._dispatch(frame)
+        except (ValueError, RecursionError):
+            await self._refuse_protocol("The frame is not valid JSON.")
+        except ProtocolError as exc:
+            await self._refuse_protocol(str(exc))
+
+    async def _refuse_protocol(self, message: str) -> None:
+        await self._error("protocol_error", message)
+        await self.close(code=CLOSE_PROTOCOL)
+
+    async def _dispatch(self, frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        if kind == "ping":
+            await self._send({"type": "pong"})
+            return
+        if kind == "hello":
+            await self._hello(frame)
+            return
+        if not self.session_id:
+            raise ProtocolError("Send hello first.")
+        if kind == "message":
+            await self._message(frame)
+        elif kind == "prechat":
+            await self._prechat(frame)
+        elif kind == "handoff":
+            await self._handoff()
+        else:
+            raise ProtocolError(f"Unknown frame type {kind[:40]!r}.")
+
+    async def _hello(self, frame: dict[str, Any]) -> None:
+        session_id = frame.get("session_id")
+        if not isinstance(session_id, str) or not _SESSION_RE.match(session_id):
+            raise ProtocolError("session_id must be 8-128 letters, digits, - or _.")
+        if self.session_id and session_id != self.session_id:
+            raise ProtocolError("One session per connection.")
+        after = frame.get("after", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ProtocolError("after must be a message id (0 for none).")
+        self.session_id = session_id
+        self.context = _clean_context(frame.get("context"))
+        language = str(self.context.get("language", ""))[:2].lower()
+        if language in {"es", "en"}:
+            self.language = language
+        conversation, messages, generating = await database_sync_to_async(self._history)(after)
+        if conversation is not None:
+            await self._join(conversation.pk)
+        await self._send(
+            {
+                "type": "ready",
+                "conversation_id": conversation.pk if conversation else None,
+                "mode": conversation.mode if conversation else Conversation.Mode.BOT,
+                "messages": messages,
+                "generating": generating,
+            }
+        )
+
+    def _history(self, after: int) -> tuple[Conversation | None, list[dict[str, Any]], bool]:
+        try:
+            with tenant_context(self.company):
+                conversation = Conversation.objects.filter(
+                    channel=Channel.WEB, session_id=self.session_id
+                ).first()
+                if conversation is None:
+                    return None, [], False
+                messages = conversation_messages_visible(conversation, after=after)
+                return (
+                    conversation,
+                    [message_public(m) for m in messages],
+                    reply_in_progress(conversation),
+                )
+        finally:
+            close_old_connections()
+
+    async def _join(self, conversation_id: int) -> None:
+        if self.conversation_id == conversation_id:
+            return
+        self.conversation_id = conversation_id
+        self.conversation_group = conversation_group(self.company.schema_name, conversation_id)
+        await self.channel_layer.group_add(self.conversation_group, self.channel_name)
+        self.groups.append(self.conversation_group)
+
+    async def _message(self, frame: dict[str, Any]) -> None:
+        client_id = frame.get("client_id")
+        if not isinstance(client_id, str) or not _CLIENT_ID_RE.match(client_id):
+            raise ProtocolError("client_id must be 1-64 letters, digits, - or _.")
+        text = frame.get("text")
+        if not isinstance(text, str) or not text.replace("\x00", "").strip():
+            await self._error(
+                "invalid_message", "The message must be non-empty text.", client_id=client_id
+            )
+            return
+        text = text.replace("\x00", "").strip()
+        if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+            await self._error(
+                "message_too_long",
+                f"Messages can have at most {settings.CHAT_MAX_MESSAGE_CHARS} characters.",
+                client_id=client_id,
+                max_chars=settings.CHAT_MAX_MESSAGE_CHARS,
+            )
+            return
+        wait = await ratelimit.ahit(
+            [
+                (f"widget:session:{self.company.schema_name}:{self.session_id}",
+                 settings.WIDGET_RATE_LIMIT_PER_SESSION),
+                (f"widget:ip:{self.ip}", settings.WIDGET_RATE_LIMIT_PER_IP),
+            ]
+        )  # fmt: skip
+        if wait is not None:
+            await self._error(
+                "rate_limited",
+                "Too many messages: wait a moment.",
+                client_id=client_id,
+                retry_after=wait,
+            )
+            return
+        stored = await database_sync_to_async(self._store)(text, client_id)
+        conversation_id, echo, created, reply = stored
+        await self._join(conversation_id)
+        if not created:
+            # Sent again after a reconnection: the first one was stored (and is answered).
+            await self._send({"type": "message", "message": echo})
+            if reply is not None:
+                await self._send({"type": "message", "message": reply})
+            return
+        # Every tab of this visitor (this one included) shows the stored message.
+        await self.channel_layer.group_send(
+            self.conversation_group, {"type": "widget.message", "message": echo}
+        )
+        # Joined the conversation's group before the reply can start: no delta is missed.
+        scheduled = await database_sync_to_async(self._schedule)(echo["id"])
+        if scheduled is False:
+            await self._error(
+                "unavailable",
+                "Your message was saved; the assistant will answer shortly.",
+                client_id=client_id,
+            )
+
+    def _store(
+        self, text: str, client_id: str
+    ) -> tuple[int, dict[str, Any], bool, dict[str, Any] | None]:
+        try:
+            with tenant_context(self.company):
+                received = message_receive(
+                    channel=Channel.WEB,
+                    session_id=self.session_id,
+                    text=text,
+                    external_id=f"{self.session_id}:{client_id}",
+                    context=self.context or None,
+                    generate=False,
+                )
+                reply = None
+                if not received.created:
+                    stored = (
+                        Message.objects.filter(reply_to=received.message)
+                        .exclude(status=Message.Status.GENERATING)
+                        .first()
+                    )
+                    if stored is not None and stored.status != Message.Status.DISCARDED:
+                        reply = message_public(stored)
+                return (
+                    received.conversation.pk,
+                    message_public(received.message),
+                    received.created,
+                    reply,
+                )
+        finally:
+            close_old_connections()
+
+    def _schedule(self, message_id: int) -> bool | None:
+        """Send the reply task (outside a transaction it goes at once); None when the
+        conversation's mode means no bot answer."""
+        try:
+            with tenant_context(self.company):
+                mode = (
+                    Conversation.objects.filter(pk=self.conversation_id)
+                    .values_list("mode", flat=True)
+                    .first()
+                )
+                if mode not in Conversation.BOT_ANSWERS:
+                    return None
+                state: dict[str, bool] = {}
+                reply_schedule(message_id=message_id, state=state)
+                return state.get("ok")
+        finally:
+            close_old_connections()
+
+    async def _prechat(self, frame: dict[str, Any]) -> None:
+        values: dict[str, str] = {}
+        for field in ("name", "email", "phone"):
+            value = frame.get(field) or ""
+            if not isinstance(value, str):
+                raise ProtocolError(f"{field} must be text.")
+            values[field] = value.replace("\x00", "").strip()
+        error = await database_sync_to_async(self._prechat_store)(values)
+        if error:
+            field, message = error
+            await self._error("invalid_field", message, field=field)
+        else:
+            await self._send({"type": "prechat.ok"})
+
+    def _prechat_store(self, values: dict[str, str]) -> tuple[str, str] | None:
+        try:
+            with tenant_context(self.company), override(self.language):
+                options = widget_settings_get()
+                rules = {
+                    "name": options.prechat_name,
+                    "email": options.prechat_email,
+                    "phone": options.prechat_phone,
+                }
+                for field, rule in rules.items():
+                    value = values[field]
+                    if rule == "off":
+                        values[field] = ""
+                    elif rule == "required" and not value:
+                        return field, _("This field is required.")
+                if len(values["name"]) > 200:
+                    return "name", _("The name is too long.")
+                if values["email"]:
+                    try:
+                        validate_email(values["email"])
+                    except ValidationError:
+                        return "email", _("Enter a valid email address.")
+                if values["phone"] and not _PHONE_RE.match(values["phone"]):
+                    return "phone", _("Enter a valid phone number.")
+                contact_details_update(channel=Channel.WEB, external_id=self.session_id, **values)
+                return None
+        finally:
+            close_old_connections()
+
+    async def _handoff(self) -> None:
+        result = await database_sync_to_async(self._handoff_store)()
+        if result is None:
+            return
+        mode, notice, conversation_id = result
+        await self._join(conversation_id)
+        await self.channel_layer.group_send(
+            self.conversation_group, {"type": "widget.mode", "mode": mode}
+        )
+        if notice is not None:
+            await self.channel_layer.group_send(
+                self.conversation_group, {"type": "widget.message", "message": notice}
+            )
+
+    def _handoff_store(self) -> tuple[str, dict[str, Any] | None, int] | None:
+        try:
+            with tenant_context(self.company), override(self.language):
+                conversation = Conversation.objects.filter(
+                    channel=Channel.WEB, session_id=self.session_id
+                ).first()
+                if conversation is None:
+                    # Asking for a person before writing anything still starts a conversation.
+                    received = message_receive(
+                        channel=Channel.WEB,
+                        session_id=self.session_id,
+                        text=_("I'd like to talk to a person."),
+                        context=self.context or None,
+                        generate=False,
+                    )
+                    conversation = received.conversation
+                if widget_settings_get().is_open():
+                    notice = _(
+                        "I've asked the team to join this conversation; a person will answer "
+                        "here shortly. Meanwhile I can keep helping you."
+                    )
+                else:
+                    notice = _(
+                        "Our team is outside business hours right now; a person will answer "
+                        "here as soon as they're back. Meanwhile I can keep helping you."
+                    )
+                result = handoff_request(
+                    conversation=conversation, reason="visitor_asked", notice_text=notice
+                )
+                return (
+                    result.conversation.mode,
+                    message_public(result.notice) if result.notice else None,
+                    result.conversation.pk,
+                )
+        finally:
+            close_old_connections()
+
+    # --- events from the channel layer -----------------------------------------------------
+
+    async def reply_delta(self, event: dict[str, Any]) -> None:
+        await self._send(
+            {
+                "type": "delta",
+                "message_id": event["message_id"],
+                "offset": event.get("offset", 0),
+                "text": event["text"],
+            }
+        )
+
+    async def reply_reset(self, event: dict[str, Any]) -> None:
+        await self._send({"type": "reset", "message_id": event["message_id"]})
+
+    async def reply_completed(self, event: dict[str, Any]) -> None:
+        if not event.get("message_id"):
+            return
+        await self._send(
+            {
+                "type": "message",
+                "message": {
+                    "id": event["message_id"],
+                    "role": Message.Role.ASSISTANT,
+                    "text": event.get("text") or "",
+                    "created_at": event.get("created_at"),
+                    "client_id": None,
+                    "author": None,
+                },
+            }
+        )
+
+    async def reply_discarded(self, event: dict[str, Any]) -> None:
+        """Never sent to groups (only to a waiting API request); ignore if it ever is."""
+
+    async def widget_message(self, event: dict[str, Any]) -> None:
+        await self._send({"type": "message", "message": event["message"]})
+
+    async def widget_mode(self, event: dict[str, Any]) -> None:
+        await self._send({"type": "mode", "mode": event["mode"]})
+
+    async def widget_revoked(self, event: dict[str, Any]) -> None:
+        await self._refuse("revoked_widget_key", CLOSE_KEY)
