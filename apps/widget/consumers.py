@@ -15,7 +15,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import close_old_connections
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 from django_tenants.utils import tenant_context
@@ -126,16 +125,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         self.groups.append(key_group(key_id))
 
     def _authorize(self, key: str, origin: str | None) -> tuple[str, Company | None, int | None]:
-        try:
-            resolved = widget_key_resolve(key)
-            if resolved.widget_key is None:
-                return resolved.error, None, None
-            if not origin_allowed(resolved.widget_key, origin):
-                logger.info("widget key %s refused for origin %r", key, origin)
-                return "origin_not_allowed", None, None
-            return "", resolved.widget_key.company, resolved.widget_key.pk
-        finally:
-            close_old_connections()
+        resolved = widget_key_resolve(key)
+        if resolved.widget_key is None:
+            return resolved.error, None, None
+        if not origin_allowed(resolved.widget_key, origin):
+            logger.info("widget key %s refused for origin %r", key, origin)
+            return "origin_not_allowed", None, None
+        return "", resolved.widget_key.company, resolved.widget_key.pk
 
     async def _refuse(self, code: str, close_code: int, **extra: Any) -> None:
         message = _ERROR_MESSAGES.get(code, "Too many connections: try again later.")
@@ -221,21 +217,18 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         )
 
     def _history(self, after: int) -> tuple[Conversation | None, list[dict[str, Any]], bool]:
-        try:
-            with tenant_context(self.company):
-                conversation = Conversation.objects.filter(
-                    channel=Channel.WEB, session_id=self.session_id
-                ).first()
-                if conversation is None:
-                    return None, [], False
-                messages = conversation_messages_visible(conversation, after=after)
-                return (
-                    conversation,
-                    [message_public(m) for m in messages],
-                    reply_in_progress(conversation),
-                )
-        finally:
-            close_old_connections()
+        with tenant_context(self.company):
+            conversation = Conversation.objects.filter(
+                channel=Channel.WEB, session_id=self.session_id
+            ).first()
+            if conversation is None:
+                return None, [], False
+            messages = conversation_messages_visible(conversation, after=after)
+            return (
+                conversation,
+                [message_public(m) for m in messages],
+                reply_in_progress(conversation),
+            )
 
     async def _join(self, conversation_id: int) -> None:
         if self.conversation_id == conversation_id:
@@ -304,51 +297,45 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     def _store(
         self, text: str, client_id: str
     ) -> tuple[int, dict[str, Any], bool, dict[str, Any] | None]:
-        try:
-            with tenant_context(self.company):
-                received = message_receive(
-                    channel=Channel.WEB,
-                    session_id=self.session_id,
-                    text=text,
-                    external_id=f"{self.session_id}:{client_id}",
-                    context=self.context or None,
-                    generate=False,
+        with tenant_context(self.company):
+            received = message_receive(
+                channel=Channel.WEB,
+                session_id=self.session_id,
+                text=text,
+                external_id=f"{self.session_id}:{client_id}",
+                context=self.context or None,
+                generate=False,
+            )
+            reply = None
+            if not received.created:
+                stored = (
+                    Message.objects.filter(reply_to=received.message)
+                    .exclude(status=Message.Status.GENERATING)
+                    .first()
                 )
-                reply = None
-                if not received.created:
-                    stored = (
-                        Message.objects.filter(reply_to=received.message)
-                        .exclude(status=Message.Status.GENERATING)
-                        .first()
-                    )
-                    if stored is not None and stored.status != Message.Status.DISCARDED:
-                        reply = message_public(stored)
-                return (
-                    received.conversation.pk,
-                    message_public(received.message),
-                    received.created,
-                    reply,
-                )
-        finally:
-            close_old_connections()
+                if stored is not None and stored.status != Message.Status.DISCARDED:
+                    reply = message_public(stored)
+            return (
+                received.conversation.pk,
+                message_public(received.message),
+                received.created,
+                reply,
+            )
 
     def _schedule(self, message_id: int) -> bool | None:
         """Send the reply task (outside a transaction it goes at once); None when the
         conversation's mode means no bot answer."""
-        try:
-            with tenant_context(self.company):
-                mode = (
-                    Conversation.objects.filter(pk=self.conversation_id)
-                    .values_list("mode", flat=True)
-                    .first()
-                )
-                if mode not in Conversation.BOT_ANSWERS:
-                    return None
-                state: dict[str, bool] = {}
-                reply_schedule(message_id=message_id, state=state)
-                return state.get("ok")
-        finally:
-            close_old_connections()
+        with tenant_context(self.company):
+            mode = (
+                Conversation.objects.filter(pk=self.conversation_id)
+                .values_list("mode", flat=True)
+                .first()
+            )
+            if mode not in Conversation.BOT_ANSWERS:
+                return None
+            state: dict[str, bool] = {}
+            reply_schedule(message_id=message_id, state=state)
+            return state.get("ok")
 
     async def _prechat(self, frame: dict[str, Any]) -> None:
         values: dict[str, str] = {}
@@ -365,33 +352,30 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             await self._send({"type": "prechat.ok"})
 
     def _prechat_store(self, values: dict[str, str]) -> tuple[str, str] | None:
-        try:
-            with tenant_context(self.company), override(self.language):
-                options = widget_settings_get()
-                rules = {
-                    "name": options.prechat_name,
-                    "email": options.prechat_email,
-                    "phone": options.prechat_phone,
-                }
-                for field, rule in rules.items():
-                    value = values[field]
-                    if rule == "off":
-                        values[field] = ""
-                    elif rule == "required" and not value:
-                        return field, _("This field is required.")
-                if len(values["name"]) > 200:
-                    return "name", _("The name is too long.")
-                if values["email"]:
-                    try:
-                        validate_email(values["email"])
-                    except ValidationError:
-                        return "email", _("Enter a valid email address.")
-                if values["phone"] and not _PHONE_RE.match(values["phone"]):
-                    return "phone", _("Enter a valid phone number.")
-                contact_details_update(channel=Channel.WEB, external_id=self.session_id, **values)
-                return None
-        finally:
-            close_old_connections()
+        with tenant_context(self.company), override(self.language):
+            options = widget_settings_get()
+            rules = {
+                "name": options.prechat_name,
+                "email": options.prechat_email,
+                "phone": options.prechat_phone,
+            }
+            for field, rule in rules.items():
+                value = values[field]
+                if rule == "off":
+                    values[field] = ""
+                elif rule == "required" and not value:
+                    return field, _("This field is required.")
+            if len(values["name"]) > 200:
+                return "name", _("The name is too long.")
+            if values["email"]:
+                try:
+                    validate_email(values["email"])
+                except ValidationError:
+                    return "email", _("Enter a valid email address.")
+            if values["phone"] and not _PHONE_RE.match(values["phone"]):
+                return "phone", _("Enter a valid phone number.")
+            contact_details_update(channel=Channel.WEB, external_id=self.session_id, **values)
+            return None
 
     async def _handoff(self) -> None:
         result = await database_sync_to_async(self._handoff_store)()
@@ -408,41 +392,38 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             )
 
     def _handoff_store(self) -> tuple[str, dict[str, Any] | None, int] | None:
-        try:
-            with tenant_context(self.company), override(self.language):
-                conversation = Conversation.objects.filter(
-                    channel=Channel.WEB, session_id=self.session_id
-                ).first()
-                if conversation is None:
-                    # Asking for a person before writing anything still starts a conversation.
-                    received = message_receive(
-                        channel=Channel.WEB,
-                        session_id=self.session_id,
-                        text=_("I'd like to talk to a person."),
-                        context=self.context or None,
-                        generate=False,
-                    )
-                    conversation = received.conversation
-                if widget_settings_get().is_open():
-                    notice = _(
-                        "I've asked the team to join this conversation; a person will answer "
-                        "here shortly. Meanwhile I can keep helping you."
-                    )
-                else:
-                    notice = _(
-                        "Our team is outside business hours right now; a person will answer "
-                        "here as soon as they're back. Meanwhile I can keep helping you."
-                    )
-                result = handoff_request(
-                    conversation=conversation, reason="visitor_asked", notice_text=notice
+        with tenant_context(self.company), override(self.language):
+            conversation = Conversation.objects.filter(
+                channel=Channel.WEB, session_id=self.session_id
+            ).first()
+            if conversation is None:
+                # Asking for a person before writing anything still starts a conversation.
+                received = message_receive(
+                    channel=Channel.WEB,
+                    session_id=self.session_id,
+                    text=_("I'd like to talk to a person."),
+                    context=self.context or None,
+                    generate=False,
                 )
-                return (
-                    result.conversation.mode,
-                    message_public(result.notice) if result.notice else None,
-                    result.conversation.pk,
+                conversation = received.conversation
+            if widget_settings_get().is_open():
+                notice = _(
+                    "I've asked the team to join this conversation; a person will answer "
+                    "here shortly. Meanwhile I can keep helping you."
                 )
-        finally:
-            close_old_connections()
+            else:
+                notice = _(
+                    "Our team is outside business hours right now; a person will answer "
+                    "here as soon as they're back. Meanwhile I can keep helping you."
+                )
+            result = handoff_request(
+                conversation=conversation, reason="visitor_asked", notice_text=notice
+            )
+            return (
+                result.conversation.mode,
+                message_public(result.notice) if result.notice else None,
+                result.conversation.pk,
+            )
 
     # --- events from the channel layer -----------------------------------------------------
 
