@@ -24,6 +24,7 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("Home"), "/dashboard/"),
     NavItem(_("Team"), "/dashboard/team/"),
     NavItem(_("Assistant"), "/dashboard/assistant/test/", roles=ASSISTANT_TEST_ROLES),
+    NavItem(_("Web widget"), "/dashboard/widget/", roles=MANAGER_ROLES),
     NavItem(_("API"), "/dashboard/api-keys/", roles=MANAGER_ROLES),
     NavItem(_("Settings"), "/admin/", roles=MANAGER_ROLES),
 ]

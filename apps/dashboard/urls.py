@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.dashboard import views
+from apps.dashboard import views, widget
 
 app_name = "dashboard"
 
@@ -16,4 +16,7 @@ urlpatterns = [
     path("api-token/", views.api_token, name="api_token"),
     path("assistant/test/", views.assistant_test, name="assistant_test"),
     path("assistant/test/reset/", views.assistant_test_reset, name="assistant_test_reset"),
+    path("widget/", widget.widget_home, name="widget"),
+    path("widget/keys/<int:pk>/", widget.widget_key_detail, name="widget_key"),
+    path("widget/keys/<int:pk>/revoke/", widget.widget_key_revoke_view, name="widget_key_revoke"),
 ]
