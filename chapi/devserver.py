@@ -269,6 +269,7 @@ def print_urls(port: int) -> None:
         "CHAPI is running:\n"
         f"    public site          {base}/\n"
         f"    demo company         http://demo.localhost:{port}/\n"
+        f"    widget demo page     http://localhost:{port + 1}/  (another origin)\n"
         f"    platform admin       {base}/admin/\n"
         f"    health               {base}/healthz\n"
         "  (the demo login is printed by setup_platform above) -- press Ctrl-C to stop"
@@ -313,6 +314,9 @@ def command_run() -> int:
                 "--proxy-headers",
                 "--lifespan",
                 "off",
+                # Widget frames are at most 32 KB; uvicorn closes bigger ones (1009).
+                "--ws-max-size",
+                "65536",
             ],
         ),
         (
@@ -348,6 +352,18 @@ def command_run() -> int:
                 "--scheduler",
                 "django_celery_beat.schedulers:DatabaseScheduler",
                 "--pidfile=",
+            ],
+        ),
+        (
+            "demo",
+            [
+                python,
+                "manage.py",
+                "widget_demo",
+                "--port",
+                str(port + 1),
+                "--api",
+                f"http://localhost:{port}",
             ],
         ),
     ]
