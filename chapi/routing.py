@@ -5,10 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.urls import path
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.urls import path, re_path
 
 from apps.widget.consumers import WidgetConsumer
 
+
+class NoSuchSocket(AsyncWebsocketConsumer):
+    """Any other path: the handshake is refused (HTTP 403), without an error in the logs."""
+
+    async def connect(self) -> None:
+        await self.close()
+
+
 websocket_urlpatterns: list[Any] = [
     path("ws/widget/", WidgetConsumer.as_asgi()),
+    re_path(r"", NoSuchSocket.as_asgi()),
 ]
