@@ -10,10 +10,13 @@
   'use strict';
 
   const C = window.ChapiAssistant;
+  const doc = document;
   if (typeof C !== 'function' || !C._chapi) return;
 
   const STRINGS = {
     es: {
+      open: 'Abrir chat',
+      unread: (n) => (n === 1 ? '1 mensaje nuevo' : `${n} mensajes nuevos`),
       assistant: 'Asistente',
       agent: 'Agente',
       dialog: 'Chat con {name}',
@@ -31,6 +34,7 @@
       rate_limited: 'Estás enviando mensajes muy rápido. Intenta de nuevo en {seconds} s.',
       rate_limited_soon: 'Estás enviando mensajes muy rápido. Intenta de nuevo en un momento.',
       message_too_long: 'Tu mensaje es demasiado largo. Intenta acortarlo.',
+      message_too_long_max: 'Tu mensaje es demasiado largo: máximo {max} caracteres.',
       invalid_message: 'No pudimos enviar ese mensaje.',
       unavailable: 'Enviado. El asistente responderá en breve.',
       not_here: 'Este chat no está disponible en este sitio web.',
@@ -47,6 +51,8 @@
       start: 'Comenzar',
     },
     en: {
+      open: 'Open chat',
+      unread: (n) => (n === 1 ? '1 new message' : `${n} new messages`),
       assistant: 'Assistant',
       agent: 'Agent',
       dialog: 'Chat with {name}',
@@ -64,6 +70,7 @@
       rate_limited: 'You are sending messages too fast. Try again in {seconds} s.',
       rate_limited_soon: 'You are sending messages too fast. Try again in a moment.',
       message_too_long: 'Your message is too long. Please shorten it.',
+      message_too_long_max: 'Your message is too long: {max} characters at most.',
       invalid_message: 'We could not send that message.',
       unavailable: 'Sent. The assistant will answer shortly.',
       not_here: 'This chat is not available on this website.',
@@ -81,6 +88,11 @@
     },
   };
 
+  const ICONS = {
+    close: 'M19 6.41 17.59 5 12 10.59 6.41 5 5 6.41 10.59 12 5 17.59 6.41 19 12 13.41 17.59 19 19 17.59 13.41 12z',
+    send: 'M2.01 21 23 12 2.01 3 2 10l15 2-15 2z',
+  };
+
   const DARK =
     '--c-bg:#1b1e26;--c-fg:#eceef3;--c-muted:#a3a9b7;--c-line:#303542;--c-bubble:#272b36;' +
     '--c-field:#14171e;--c-notice:#3a321c;--c-notice-fg:#f5e3a8;--c-error:#ff8f85;color-scheme:dark!important';
@@ -96,6 +108,12 @@
 :host([data-position=left]) .panel{right:auto;left:0}
 :host([data-mode=inline]) .panel{position:relative;bottom:auto;width:100%;height:100%;max-width:none;
   max-height:none;border:0;border-radius:0;box-shadow:none}
+.launcher{transition:transform .15s ease}
+.launcher:hover{transform:scale(1.05)}
+.launcher .i-close,:host([data-open]) .launcher .i-chat,:host([data-open]) .launcher-text{display:none}
+:host([data-open]) .launcher .i-close{display:block}
+.badge{position:absolute;top:-5px;right:-5px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;
+  border:2px solid #fff;background:#e11d48;color:#fff;font:700 12px/18px system-ui,sans-serif;text-align:center}
 @media (max-width:480px){
   :host(:not([data-mode=inline])) .panel{position:fixed;top:0;right:0;bottom:0;left:0;width:100%;height:100%;
     max-width:none;max-height:none;border:0;border-radius:0}
@@ -168,31 +186,100 @@ button:disabled{cursor:default;opacity:.55}
 .field-error{font-size:12.5px;color:var(--c-error)}
 .primary{border:0;border-radius:10px;padding:9px 14px;font-weight:600;background:var(--chapi-primary);
   color:var(--chapi-on-primary)}
-@media (prefers-reduced-motion:reduce){.typing i{animation:none}}
+@media (prefers-reduced-motion:reduce){.typing i{animation:none}.launcher{transition:none}}
 `;
+
+  // localStorage throws in sandboxed frames and some private modes: memory is the fallback.
+  const memory = new Map();
+  const store = {
+    get(key) {
+      try {
+        const value = window.localStorage.getItem(key);
+        if (value !== null) return value;
+      } catch (e) {
+        // memory only
+      }
+      return memory.has(key) ? memory.get(key) : null;
+    },
+    set(key, value) {
+      memory.set(key, String(value));
+      try {
+        window.localStorage.setItem(key, String(value));
+      } catch (e) {
+        // memory only
+      }
+    },
+  };
+
+  const uuid = () => {
+    try {
+      if (typeof crypto.randomUUID === 'function') return crypto.randomUUID(); // secure contexts
+    } catch (e) {
+      // fall back below
+    }
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 15) | 64; // version 4
+    b[8] = (b[8] & 63) | 128; // RFC 4122 variant
+    const h = Array.from(b, (x) => (x + 256).toString(16).slice(1)).join('');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  };
+
+  const httpUrl = (value) => {
+    try {
+      const url = new URL(value, location.href);
+      return value && /^https?:$/.test(url.protocol) ? url.href : '';
+    } catch (e) {
+      return '';
+    }
+  };
+  const object = (value) => (value && typeof value === 'object' && !Array.isArray(value) ? value : {});
 
   const ROLES = ['visitor', 'assistant', 'agent', 'system'];
   const LINK = /^(?:https?|mailto|tel):$/;
   const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-  // Offsets count what Python's len() counts: code points, not UTF-16 units.
-  const length = (text) => Array.from(text).length;
   const fill = (text, values) => text.replace(/\{(\w+)\}/g, (all, k) => (k in values ? values[k] : all));
 
   C._app = (w) => {
-    const { s, el, icon, safe, store, uuid } = w;
+    const { s, el, safe, launcher } = w;
+    const icon = (name, cls) => w.icon(ICONS[name], cls);
     const T = STRINGS[s.language] || STRINGS.es;
     const inline = s.mode === 'inline';
     const botName = s.botName || T.assistant;
+    const avatarUrl = httpUrl(s.avatarUrl);
+    const prechat = object(s.config.prechat);
+    const hours = object(s.config.hours);
     const K = `chapi:${s.key}:`;
     w.adopt(CSS);
 
+    // ---- the launcher: close icon, unread badge, label ----
+
+    const badge = el('span', { class: 'badge', 'data-chapi': 'badge', 'aria-hidden': 'true', hidden: true });
+    let unreadCount = 0;
+    let isOpen = false;
+    const label = () => {
+      if (!launcher) return;
+      const text = isOpen ? T.close : unreadCount ? `${T.open} (${T.unread(unreadCount)})` : T.open;
+      launcher.setAttribute('aria-label', text);
+      launcher.setAttribute('aria-expanded', String(isOpen));
+    };
+    const setUnread = (count) => {
+      unreadCount = count;
+      badge.textContent = count > 9 ? '9+' : String(count);
+      badge.hidden = !count;
+      label();
+    };
+    if (launcher) {
+      launcher.append(icon('close', 'i-close'), badge);
+      launcher.setAttribute('aria-controls', 'chapi-panel');
+    }
+
     // ---- formatting: **bold**, lists, links, line breaks; everything else stays text ----
 
-    const link = (href, label) => {
+    const link = (href, caption) => {
       try {
         const url = new URL(href);
         if (LINK.test(url.protocol)) {
-          return el('a', { href: url.href, target: '_blank', rel: 'noopener noreferrer nofollow', text: label });
+          return el('a', { href: url.href, target: '_blank', rel: 'noopener noreferrer nofollow', text: caption });
         }
       } catch (e) {
         // not an absolute URL: plain text
@@ -261,7 +348,7 @@ button:disabled{cursor:default;opacity:.55}
     const header = el(
       'div',
       { class: 'header' },
-      s.avatarUrl ? el('img', { class: 'avatar', src: s.avatarUrl, alt: '' }) : null,
+      avatarUrl ? el('img', { class: 'avatar', src: avatarUrl, alt: '' }) : null,
       el(
         'div',
         { class: 'who' },
@@ -270,7 +357,6 @@ button:disabled{cursor:default;opacity:.55}
       ),
       inline ? null : el('button', { type: 'button', class: 'icon-btn', 'aria-label': T.close, onclick: () => close(true) }, icon('close')),
     );
-    const hours = s.hours;
     const notice =
       hours.enabled && hours.open === false && hours.offlineMessage
         ? el('div', { class: 'notice', 'data-chapi': 'notice', text: String(hours.offlineMessage) })
@@ -285,7 +371,7 @@ button:disabled{cursor:default;opacity:.55}
       el('i', { 'aria-hidden': 'true' }),
       el('i', { 'aria-hidden': 'true' }),
     );
-    const body = el('div', { class: 'body' }, notice, log);
+    const body = el('div', { class: 'body' }, notice, log, typing);
     const error = el('div', { class: 'error', role: 'alert', 'data-chapi': 'error', hidden: true });
     const handoff = el('button', { type: 'button', class: 'handoff', 'data-chapi': 'handoff', text: T.handoff, onclick: () => askForPerson() });
     const actions = el('div', { class: 'actions' }, handoff);
@@ -325,8 +411,7 @@ button:disabled{cursor:default;opacity:.55}
       actions,
       composer,
     );
-    if (w.launcher) w.launcher.setAttribute('aria-controls', 'chapi-panel');
-    w.root.insertBefore(panel, w.root.firstChild ? w.launcher : null);
+    w.root.insertBefore(panel, launcher); // before the launcher, or alone when inline
 
     const grow = () => {
       input.style.height = 'auto';
@@ -362,7 +447,7 @@ button:disabled{cursor:default;opacity:.55}
     const entry = (role, state) => {
       const text = el('div', { class: 'text' });
       const node = el('div', { class: `msg ${role}`, 'data-chapi': 'message', 'data-role': role, 'data-state': state }, text);
-      return { node, body: text, role, text: '', length: 0, final: false, broken: false };
+      return { node, body: text, role, text: '', final: false, broken: false };
     };
     const setState = (e, state) => e.node.setAttribute('data-state', state);
     const setText = (e, text) => {
@@ -395,7 +480,7 @@ button:disabled{cursor:default;opacity:.55}
     const markSeen = () => {
       if (lastId > seen()) store.set(`${K}seen`, lastId);
       unread.clear();
-      w.setUnread(0);
+      setUnread(0);
     };
 
     // ---- typing indicator ----
@@ -408,10 +493,7 @@ button:disabled{cursor:default;opacity:.55}
     };
     const showTyping = () => {
       if (mode !== 'bot' && mode !== 'pending_human') return;
-      change(() => {
-        typing.hidden = false;
-        body.append(typing); // always last
-      });
+      change(() => (typing.hidden = false));
       clearTimeout(typingTimer);
       typingTimer = setTimeout(hideTyping, 90000); // a reply that never comes
     };
@@ -442,7 +524,6 @@ button:disabled{cursor:default;opacity:.55}
           if (!Number.isNaN(when.getTime())) e.node.title = when.toLocaleString(s.language);
         }
         setText(e, String(m.text || ''));
-        e.length = length(e.text);
         e.final = true;
         setState(e, role === 'visitor' ? 'sent' : 'done');
       });
@@ -453,7 +534,7 @@ button:disabled{cursor:default;opacity:.55}
         if (live) hideTyping();
         if (fresh && !isOpen && m.id > seen()) {
           unread.add(m.id);
-          w.setUnread(unread.size);
+          setUnread(unread.size);
         }
       }
       if (isOpen) markSeen();
@@ -464,7 +545,8 @@ button:disabled{cursor:default;opacity:.55}
       if (typeof id !== 'number' || typeof f.text !== 'string') return;
       let e = byId.get(id);
       if (e && (e.final || e.broken)) return;
-      if (f.offset !== (e ? e.length : 0)) {
+      // `offset` counts UTF-16 code units, as JavaScript's String length does.
+      if (f.offset !== (e ? e.text.length : 0)) {
         if (e) e.broken = true; // wait for the final message
         return;
       }
@@ -476,7 +558,6 @@ button:disabled{cursor:default;opacity:.55}
           byId.set(id, e);
           place(e.node, id);
         }
-        e.length += length(f.text);
         setText(e, e.text + f.text);
       });
     };
@@ -501,6 +582,7 @@ button:disabled{cursor:default;opacity:.55}
     let pingTimer = 0;
     let lastFrame = 0;
     let prechatFrame = null;
+    let retryAfter = 0; // seconds, from the last rate_limited error
 
     const setStatus = (text) => {
       if (status.textContent !== text) status.textContent = text;
@@ -528,20 +610,16 @@ button:disabled{cursor:default;opacity:.55}
     };
 
     const context = () => {
-      const extra = {};
+      // The page's own keys first: the server keeps a bounded number of keys, in order.
+      const context = { page: location.href, title: doc.title, referrer: doc.referrer, language: s.language };
       try {
-        Object.assign(extra, JSON.parse(JSON.stringify(s.context)));
+        const extra = JSON.parse(JSON.stringify(object(s.options.context)));
+        for (const key of Object.keys(extra)) if (!(key in context)) context[key] = extra[key];
       } catch (e) {
         // not serialisable: left out
       }
-      return Object.assign(extra, {
-        page: location.href,
-        title: doc.title,
-        referrer: doc.referrer,
-        language: s.language,
-      });
+      return context;
     };
-    const doc = document;
 
     // `after`: the last message this tab shows, but never past a reply still being written,
     // whose final text must come back.
@@ -562,7 +640,11 @@ button:disabled{cursor:default;opacity:.55}
       connected = false;
       stopTimers();
       hideTyping();
-      if (code >= 4400 && code <= 4499) {
+      if (code === 4429) {
+        // too many connections from this address: wait as long as the server said
+        setStatus(T.offline);
+        retryTimer = setTimeout(safe(connect), Math.max(retryAfter, 1) * 1000 * (1 + Math.random() * 0.3));
+      } else if (code >= 4400 && code <= 4499) {
         dead = true;
         setStatus('');
         showError(code === 4403 ? T.not_here : T.not_available, false, true);
@@ -656,9 +738,9 @@ button:disabled{cursor:default;opacity:.55}
 
     const onError = (f) => {
       const code = String(f.code || '');
-      if (prechatForm && (f.field || code === 'invalid_field')) {
-        prechatFailed(f.field);
-        return;
+      if (prechatForm && prechatFrame && !f.client_id) {
+        prechatFailed(f.field, typeof f.message === 'string' ? f.message : '');
+        if (f.field) return;
       }
       const e = f.client_id && pending.get(f.client_id);
       if (code === 'unavailable') {
@@ -681,8 +763,12 @@ button:disabled{cursor:default;opacity:.55}
       }
       if (code === 'rate_limited') {
         const seconds = Math.ceil(Number(f.retry_after));
+        retryAfter = seconds > 0 ? Math.min(seconds, 300) : 30;
+        if (!connected) return; // too many connections: the status line says we retry
         showError(seconds > 0 ? fill(T.rate_limited, { seconds }) : T.rate_limited_soon);
-      } else if (T[code] && code !== 'unavailable') {
+      } else if (code === 'message_too_long' && f.max_chars > 0) {
+        showError(fill(T.message_too_long_max, { max: f.max_chars }));
+      } else if (code === 'message_too_long' || code === 'invalid_message') {
         showError(T[code]);
       } else if (code === 'origin_not_allowed') {
         showError(T.not_here, false, true);
@@ -752,20 +838,16 @@ button:disabled{cursor:default;opacity:.55}
 
     // ---- pre-chat form ----
 
-    const asked = ['name', 'email', 'phone'].filter((f) => ['optional', 'required'].includes(s.prechat[f]));
+    const asked = ['name', 'email', 'phone'].filter((f) => ['optional', 'required'].includes(prechat[f]));
     let prechatForm = null;
     const fields = {};
 
-    const prechatFailed = (name) => {
+    const prechatFailed = (name, message) => {
       const field = fields[name];
-      const submitButton = prechatForm.querySelector('button');
-      submitButton.disabled = false;
+      prechatForm.querySelector('button').disabled = false;
       prechatFrame = null;
-      if (!field) {
-        showError(T.generic);
-        return;
-      }
-      field.error.textContent = name === 'email' ? T.bad_email : T.bad_field;
+      if (!field) return; // the error is shown above the composer
+      field.error.textContent = message || (name === 'email' ? T.bad_email : T.bad_field);
       field.input.setAttribute('aria-invalid', 'true');
       field.input.focus();
     };
@@ -788,7 +870,7 @@ button:disabled{cursor:default;opacity:.55}
         const { input: field, error: message } = fields[name];
         const value = field.value.trim();
         let problem = '';
-        if (!value && s.prechat[name] === 'required') problem = T.required;
+        if (!value && prechat[name] === 'required') problem = T.required;
         else if (value && name === 'email' && !EMAIL.test(value)) problem = T.bad_email;
         message.textContent = problem;
         if (problem) field.setAttribute('aria-invalid', 'true');
@@ -802,7 +884,8 @@ button:disabled{cursor:default;opacity:.55}
       }
       prechatForm.querySelector('button').disabled = true;
       prechatFrame = frame;
-      if (!send(frame)) connect(); // sent after `ready`
+      if (connected) send(frame);
+      else connect(); // sent after `ready`
     };
 
     if (asked.length && !store.get(`${K}prechat`)) {
@@ -819,7 +902,7 @@ button:disabled{cursor:default;opacity:.55}
         },
         el('p', { text: T.prechat }),
         ...asked.map((name) => {
-          const required = s.prechat[name] === 'required';
+          const required = prechat[name] === 'required';
           const id = `chapi-${name}`;
           const message = el('div', { class: 'field-error', id: `${id}-error` });
           const field = el('input', {
@@ -857,25 +940,29 @@ button:disabled{cursor:default;opacity:.55}
 
     // ---- open and close ----
 
-    let isOpen = false;
-    const open = () => {
+    const setOpen = (open) => {
+      isOpen = open;
+      panel.hidden = !open;
+      if (open) w.host.setAttribute('data-open', '');
+      else w.host.removeAttribute('data-open');
+      label();
+    };
+    // `focus`: opened by the visitor (launcher, the page's own button); not when the page opens
+    // the chat by itself, which must not move the page's focus nor scroll it.
+    const open = (focus) => {
       if (isOpen) return;
-      isOpen = true;
-      panel.hidden = false;
-      w.setOpen(true);
+      setOpen(true);
       connect();
       markSeen();
       body.scrollTop = body.scrollHeight;
       const target = prechatForm ? fields[asked[0]].input : input;
-      if (!target.disabled) target.focus();
+      if (focus && !target.disabled) target.focus();
     };
     const close = (refocus) => {
       if (inline || !isOpen) return;
       const inside = panel.contains(w.root.activeElement);
-      isOpen = false;
-      panel.hidden = true;
-      w.setOpen(false);
-      if ((refocus || inside) && w.launcher) w.launcher.focus();
+      setOpen(false);
+      if ((refocus || inside) && launcher) launcher.focus();
     };
 
     w.root.addEventListener(
@@ -901,9 +988,9 @@ button:disabled{cursor:default;opacity:.55}
     if (store.get(`${K}session`)) connect();
 
     return {
-      open: safe(open),
+      open: safe((focus) => open(focus === true)),
       close: safe(() => close(false)),
-      toggle: safe(() => (isOpen ? close(true) : open())),
+      toggle: safe(() => (isOpen ? close(true) : open(true))),
     };
   };
 })();
