@@ -81,6 +81,8 @@ class WidgetSettings(models.Model):
     def clean(self) -> None:
         if self.hours_enabled and (self.hours_start is None or self.hours_end is None):
             raise ValidationError(_("Business hours need an opening and a closing time."))
+        if self.hours_enabled and self.hours_start == self.hours_end:
+            raise ValidationError(_("The opening and closing times must differ."))
         if any(not isinstance(d, int) or not 0 <= d <= 6 for d in self.hours_days or []):
             raise ValidationError({"hours_days": _("Days are numbers from 0 to 6.")})
 

@@ -4,8 +4,10 @@ every channel; the reply's deltas come back from the worker through the channel 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import math
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -66,6 +68,19 @@ class ProtocolError(Exception):
     pass
 
 
+def session_group(schema_name: str, session_id: str) -> str:
+    """The channel-layer group of every tab of one visitor (joined at hello, before the
+    visitor has a conversation: a tab opened before the first message still sees it)."""
+    digest = hashlib.sha256(f"{schema_name}:{session_id}".encode()).hexdigest()[:32]
+    return f"widget.session.{digest}"
+
+
+def _clean_text(value: str) -> str:
+    """Text PostgreSQL can store: no NUL, and a lone UTF-16 surrogate (which JSON's \\u escapes
+    can carry) becomes "?" instead of failing the write."""
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
@@ -83,9 +98,9 @@ def _clean_context(raw: Any) -> dict[str, Any]:
         if not isinstance(key, str) or len(key) > 64:
             continue
         if isinstance(value, str):
-            context[key] = value.replace("\x00", "")[:_CONTEXT_VALUE_CHARS]
-        elif isinstance(value, bool | int | float) and value == value:  # not NaN
-            context[key] = value
+            context[key] = _clean_text(value)[:_CONTEXT_VALUE_CHARS]
+        elif isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+            context[key] = value  # not NaN nor ±Infinity, which no JSON column stores
     return context
 
 
@@ -158,11 +173,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = json.loads(raw)
+        except (ValueError, RecursionError):
+            await self._refuse_protocol("The frame is not valid JSON.")
+            return
+        try:
             if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
                 raise ProtocolError("Every frame is a JSON object with a type.")
             await self._dispatch(frame)
-        except (ValueError, RecursionError):
-            await self._refuse_protocol("The frame is not valid JSON.")
         except ProtocolError as exc:
             await self._refuse_protocol(str(exc))
 
@@ -199,6 +216,10 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             raise ProtocolError("after must be a message id (0 for none).")
         self.session_id = session_id
+        group = session_group(self.company.schema_name, session_id)
+        if group not in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups.append(group)
         self.context = _clean_context(frame.get("context"))
         language = str(self.context.get("language", ""))[:2].lower()
         if language in {"es", "en"}:
@@ -243,12 +264,12 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         if not isinstance(client_id, str) or not _CLIENT_ID_RE.match(client_id):
             raise ProtocolError("client_id must be 1-64 letters, digits, - or _.")
         text = frame.get("text")
-        if not isinstance(text, str) or not text.replace("\x00", "").strip():
+        if not isinstance(text, str) or not _clean_text(text).strip():
             await self._error(
                 "invalid_message", "The message must be non-empty text.", client_id=client_id
             )
             return
-        text = text.replace("\x00", "").strip()
+        text = _clean_text(text).strip()
         if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
             await self._error(
                 "message_too_long",
@@ -281,9 +302,10 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             if reply is not None:
                 await self._send({"type": "message", "message": reply})
             return
-        # Every tab of this visitor (this one included) shows the stored message.
-        await self.channel_layer.group_send(
-            self.conversation_group, {"type": "widget.message", "message": echo}
+        # Every tab of this visitor (this one included) shows the stored message; a tab that
+        # has not joined the conversation yet (it was new) joins it on the way.
+        await self._to_visitor(
+            {"type": "widget.message", "message": echo, "conversation_id": conversation_id}
         )
         # Joined the conversation's group before the reply can start: no delta is missed.
         scheduled = await database_sync_to_async(self._schedule)(echo["id"])
@@ -343,7 +365,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             value = frame.get(field) or ""
             if not isinstance(value, str):
                 raise ProtocolError(f"{field} must be text.")
-            values[field] = value.replace("\x00", "").strip()
+            values[field] = _clean_text(value).strip()
         error = await database_sync_to_async(self._prechat_store)(values)
         if error:
             field, message = error
@@ -367,6 +389,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                     return field, _("This field is required.")
             if len(values["name"]) > 200:
                 return "name", _("The name is too long.")
+            if len(values["email"]) > 254:  # the column's size (validate_email allows 320)
+                return "email", _("Enter a valid email address.")
             if values["email"]:
                 try:
                     validate_email(values["email"])
@@ -381,17 +405,26 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         result = await database_sync_to_async(self._handoff_store)()
         if result is None:
             return
-        mode, notice, conversation_id = result
+        mode, shown, conversation_id = result
         await self._join(conversation_id)
-        await self.channel_layer.group_send(
-            self.conversation_group, {"type": "widget.mode", "mode": mode}
+        await self._to_visitor(
+            {"type": "widget.mode", "mode": mode, "conversation_id": conversation_id}
         )
-        if notice is not None:
-            await self.channel_layer.group_send(
-                self.conversation_group, {"type": "widget.message", "message": notice}
+        for message in shown:
+            await self._to_visitor(
+                {"type": "widget.message", "message": message, "conversation_id": conversation_id}
             )
 
-    def _handoff_store(self) -> tuple[str, dict[str, Any] | None, int] | None:
+    async def _to_visitor(self, event: dict[str, Any]) -> None:
+        """Send an event to every tab of this visitor."""
+        await self.channel_layer.group_send(
+            session_group(self.company.schema_name, self.session_id), event
+        )
+
+    def _handoff_store(self) -> tuple[str, list[dict[str, Any]], int] | None:
+        """The new mode, the messages to show (the visitor's request when it starts the
+        conversation, the notice) and the conversation's id."""
+        shown: list[dict[str, Any]] = []
         with tenant_context(self.company), override(self.language):
             conversation = Conversation.objects.filter(
                 channel=Channel.WEB, session_id=self.session_id
@@ -406,6 +439,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                     generate=False,
                 )
                 conversation = received.conversation
+                shown.append(message_public(received.message))
             if widget_settings_get().is_open():
                 notice = _(
                     "I've asked the team to join this conversation; a person will answer "
@@ -419,11 +453,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             result = handoff_request(
                 conversation=conversation, reason="visitor_asked", notice_text=notice
             )
-            return (
-                result.conversation.mode,
-                message_public(result.notice) if result.notice else None,
-                result.conversation.pk,
-            )
+            if result.notice is not None:
+                shown.append(message_public(result.notice))
+            return result.conversation.mode, shown, result.conversation.pk
 
     # --- events from the channel layer -----------------------------------------------------
 
@@ -461,9 +493,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         """Never sent to groups (only to a waiting API request); ignore if it ever is."""
 
     async def widget_message(self, event: dict[str, Any]) -> None:
+        if event.get("conversation_id"):
+            await self._join(event["conversation_id"])
         await self._send({"type": "message", "message": event["message"]})
 
     async def widget_mode(self, event: dict[str, Any]) -> None:
+        if event.get("conversation_id"):
+            await self._join(event["conversation_id"])
         await self._send({"type": "mode", "mode": event["mode"]})
 
     async def widget_revoked(self, event: dict[str, Any]) -> None:

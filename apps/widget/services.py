@@ -191,7 +191,7 @@ def widget_snippet(*, script_url: str, widget_key: WidgetKey, config: dict[str, 
     }
     body = ", ".join(
         f"{name}: {json.dumps(value, ensure_ascii=False)}" for name, value in options.items()
-    ).replace("</", "<\\/")
+    ).replace("<", "\\u003c")  # no "</script>" nor "<!--" inside the script (as json_script)
     return (
         '<div id="chapi-assistant"></div>\n'
         "<script>window.ChapiAssistant=window.ChapiAssistant||function(o)"

@@ -240,6 +240,7 @@ def test_the_conversation_group_gets_deltas_then_one_completed_event(
         "type": "reply.completed",
         "message_id": reply.pk,
         "conversation_id": received.conversation.pk,
+        "created_at": reply.created_at.isoformat(),
         "text": text,
         "status": "completed",
         "fallback": False,

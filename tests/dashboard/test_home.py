@@ -152,19 +152,21 @@ def nav(html: str) -> list[tuple[str, str]]:
             Role.OWNER,
             [
                 ("/dashboard/assistant/test/", "Test your assistant"),
+                ("/dashboard/widget/", "Put the chat on your website"),
                 ("/dashboard/api-keys/", "API keys"),
                 ("/dashboard/api-token/", "Personal API token"),
             ],
-            ["Home", "Team", "Assistant", "API", "Settings"],
+            ["Home", "Team", "Assistant", "Web widget", "API", "Settings"],
         ),
         (
             Role.ADMIN,
             [
                 ("/dashboard/assistant/test/", "Test your assistant"),
+                ("/dashboard/widget/", "Put the chat on your website"),
                 ("/dashboard/api-keys/", "API keys"),
                 ("/dashboard/api-token/", "Personal API token"),
             ],
-            ["Home", "Team", "Assistant", "API", "Settings"],
+            ["Home", "Team", "Assistant", "Web widget", "API", "Settings"],
         ),
         (
             Role.AGENT,
