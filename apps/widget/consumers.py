@@ -294,7 +294,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             )
             return
         stored = await database_sync_to_async(self._store)(text, client_id)
-        conversation_id, echo, created, reply = stored
+        conversation_id, mode, echo, created, reply = stored
         await self._join(conversation_id)
         if not created:
             # Sent again after a reconnection: the first one was stored (and is answered).
@@ -307,9 +307,11 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         await self._to_visitor(
             {"type": "widget.message", "message": echo, "conversation_id": conversation_id}
         )
+        if mode not in Conversation.BOT_ANSWERS:
+            return  # a person has the conversation: no bot reply
         # Joined the conversation's group before the reply can start: no delta is missed.
         scheduled = await database_sync_to_async(self._schedule)(echo["id"])
-        if scheduled is False:
+        if not scheduled:
             await self._error(
                 "unavailable",
                 "Your message was saved; the assistant will answer shortly.",
@@ -318,7 +320,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
 
     def _store(
         self, text: str, client_id: str
-    ) -> tuple[int, dict[str, Any], bool, dict[str, Any] | None]:
+    ) -> tuple[int, str, dict[str, Any], bool, dict[str, Any] | None]:
         with tenant_context(self.company):
             received = message_receive(
                 channel=Channel.WEB,
@@ -339,25 +341,19 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                     reply = message_public(stored)
             return (
                 received.conversation.pk,
+                received.conversation.mode,
                 message_public(received.message),
                 received.created,
                 reply,
             )
 
-    def _schedule(self, message_id: int) -> bool | None:
-        """Send the reply task (outside a transaction it goes at once); None when the
-        conversation's mode means no bot answer."""
+    def _schedule(self, message_id: int) -> bool:
+        """Send the reply task (outside a transaction it goes at once); whether the broker
+        took it. The task checks the conversation's mode again before answering."""
         with tenant_context(self.company):
-            mode = (
-                Conversation.objects.filter(pk=self.conversation_id)
-                .values_list("mode", flat=True)
-                .first()
-            )
-            if mode not in Conversation.BOT_ANSWERS:
-                return None
             state: dict[str, bool] = {}
             reply_schedule(message_id=message_id, state=state)
-            return state.get("ok")
+            return bool(state.get("ok"))
 
     async def _prechat(self, frame: dict[str, Any]) -> None:
         values: dict[str, str] = {}
