@@ -71,6 +71,20 @@ WIDGET_RATE_LIMIT_PER_SESSION = env.int("WIDGET_RATE_LIMIT_PER_SESSION", default
 WIDGET_RATE_LIMIT_PER_IP = env.int("WIDGET_RATE_LIMIT_PER_IP", default=60)
 WIDGET_CONNECTIONS_PER_IP = env.int("WIDGET_CONNECTIONS_PER_IP", default=120)
 WIDGET_MAX_FRAME_BYTES = 32 * 1024
+# Messaging channels (docs/channels/): the providers' API base URLs (settings so that tests
+# and staging can point them at local simulators), the product's public URL for the webhooks
+# it registers, and how long a burst of messages from one person is gathered into one answer.
+TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com")
+WHATSAPP_CLOUD_API_BASE_URL = env.str(
+    "WHATSAPP_CLOUD_API_BASE_URL", default="https://graph.facebook.com"
+)
+WHATSAPP_CLOUD_API_VERSION = env.str("WHATSAPP_CLOUD_API_VERSION", default="v21.0")
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
+CHANNEL_BURST_SECONDS = env.float("CHANNEL_BURST_SECONDS", default=3.0)
+CHANNEL_HTTP_TIMEOUT = env.float("CHANNEL_HTTP_TIMEOUT", default=10.0)
+CHANNEL_SEND_MAX_ATTEMPTS = env.int("CHANNEL_SEND_MAX_ATTEMPTS", default=5)
+CHANNEL_MAX_BODY_BYTES = 1024 * 1024
 API_JWT_TTL_SECONDS = env.int("API_JWT_TTL_SECONDS", default=3600)
 
 # --- Encryption of stored secrets ----------------------------------------------------------
@@ -112,6 +126,7 @@ SHARED_APPS = [
     "django_celery_beat",
     "apps.api",
     "apps.widget",
+    "apps.webhooks",
     "adrf",
     "drf_spectacular_sidecar",
 ]

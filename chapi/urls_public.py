@@ -18,4 +18,5 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     path("v1/", include("apps.api.urls")),
     path("", include("apps.widget.urls")),
+    path("", include("apps.webhooks.urls")),
 ]

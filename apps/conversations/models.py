@@ -92,6 +92,9 @@ class Message(models.Model):
     channel = models.CharField(max_length=16, choices=Channel.choices)
     role = models.CharField(_("role"), max_length=16, choices=Role.choices)
     text = models.TextField(_("text"), blank=True)
+    # What came with the text (channels): [{"type": "photo"|"document"|"voice"|"location"|
+    # "contact", ...provider's ids, mime type, coordinates...}].
+    attachments = models.JSONField(_("attachments"), default=list, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     # NULL, not "": messages without an external id stay out of the uniqueness constraint.
     external_id = models.CharField(_("external id"), max_length=255, null=True, blank=True)  # noqa: DJ001

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,13 +20,35 @@ from apps.assistants.prompting import AssistantConfig, assistant_config_load, me
 from apps.assistants.providers.offline import OfflineContext
 from apps.assistants.services import assistant_profile_get
 from apps.conversations.generation import GenerationResult, reply_generate_async
-from apps.conversations.models import Contact, Conversation, Message, UsageMonth
+from apps.conversations.models import Channel, Contact, Conversation, Message, UsageMonth
 from apps.conversations.realtime import Publisher, conversation_group
 from chapi import aio
 
 logger = logging.getLogger(__name__)
 
 HISTORY_MESSAGES = 50  # read at most this many earlier messages; the token window trims more
+
+# Channels whose people write in bursts (several short messages in a row): a reply waits for
+# the burst to end and answers the last message with the others in view.
+BURST_CHANNELS = frozenset({Channel.TELEGRAM, Channel.WHATSAPP})
+
+
+class ReplyHooks:
+    """What other apps plug into the pipeline (registered in their AppConfig.ready):
+    `starting(conversation)` before a reply is generated (e.g. a typing indicator) and
+    `stored(reply)` after a reply is stored for the visitor (e.g. delivery through a
+    channel's API). Hooks must not raise; a failing hook is logged and skipped."""
+
+    starting: list[Callable[[Conversation], None]] = []
+    stored: list[Callable[[Message], None]] = []
+
+    @classmethod
+    def run(cls, hooks: list[Callable[[Any], None]], subject: Any) -> None:
+        for hook in hooks:
+            try:
+                hook(subject)
+            except Exception:
+                logger.exception("reply hook %s failed", getattr(hook, "__name__", hook))
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,7 @@ def message_receive(
     reply_channel: str | None = None,
     reply_deltas: bool = True,
     generate: bool = True,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> Received:
     """Store a visitor's message before anything else happens, in one transaction with its
     contact and conversation (created on first contact; `context` is merged in). A message
@@ -90,6 +114,7 @@ def message_receive(
                     text=text,
                     status=Message.Status.RECEIVED,
                     external_id=external_id,
+                    attachments=attachments or [],
                 )
         except IntegrityError:
             # The same external id arrived concurrently: the other request answers it.
@@ -127,9 +152,11 @@ def reply_schedule(
     reply_channel: str | None = None,
     reply_deltas: bool = True,
     state: dict[str, bool] | None = None,
+    countdown: float = 0,
 ) -> None:
-    """Send the reply task once the current transaction commits (in this schema). A broker
-    outage does not lose the message (it is stored); `state["ok"]` says whether it was sent."""
+    """Send the reply task once the current transaction commits (in this schema), to run in
+    `countdown` seconds. A broker outage does not lose the message (it is stored);
+    `state["ok"]` says whether it was sent."""
     from apps.conversations.tasks import reply_generate_task
 
     def send() -> None:
@@ -137,7 +164,8 @@ def reply_schedule(
             kwargs: dict[str, Any] = {"reply_channel": reply_channel}
             if not reply_deltas:
                 kwargs["reply_deltas"] = False
-            reply_generate_task.apply_async(args=[message_id], kwargs=kwargs)
+            options = {"countdown": countdown} if countdown else {}
+            reply_generate_task.apply_async(args=[message_id], kwargs=kwargs, **options)
         except Exception:
             logger.exception("could not queue the reply to message %s", message_id)
             ok = False
@@ -239,6 +267,8 @@ def _reply_generate(
             publisher = Publisher(group="", reply_channel=reply_channel, message_id=0)
             aio.run(publisher.discarded(conversation.mode))
         return None
+    if reply is None and visitor.channel in BURST_CHANNELS and _burst_continues(visitor):
+        return None  # a later message of the same burst is answered, with this one in view
     company = connection.tenant  # type: ignore[attr-defined]
     config = assistant_config_load(profile=assistant_profile_get(), company_name=company.name)
     if reply is None:
@@ -253,6 +283,7 @@ def _reply_generate(
         )
     history = _history(visitor)
     force_offline = "budget_exhausted" if _budget_exhausted(config) else ""
+    ReplyHooks.run(ReplyHooks.starting, conversation)
     publisher = Publisher(
         group=conversation_group(connection.schema_name, conversation.pk),  # type: ignore[attr-defined]
         reply_channel=reply_channel,
@@ -276,7 +307,14 @@ def _reply_generate(
         aio.run(publisher.discarded(mode.first() or Conversation.Mode.HUMAN))
     else:
         aio.run(publisher.completed(reply_summary(reply)))
+        ReplyHooks.run(ReplyHooks.stored, reply)
     return reply
+
+
+def _burst_continues(visitor: Message) -> bool:
+    return Message.objects.filter(
+        conversation_id=visitor.conversation_id, role=Message.Role.VISITOR, id__gt=visitor.pk
+    ).exists()
 
 
 @transaction.atomic
