@@ -25,6 +25,7 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("Team"), "/dashboard/team/"),
     NavItem(_("Assistant"), "/dashboard/assistant/test/", roles=ASSISTANT_TEST_ROLES),
     NavItem(_("Web widget"), "/dashboard/widget/", roles=MANAGER_ROLES),
+    NavItem(_("Channels"), "/dashboard/channels/", roles=MANAGER_ROLES),
     NavItem(_("API"), "/dashboard/api-keys/", roles=MANAGER_ROLES),
     NavItem(_("Settings"), "/admin/", roles=MANAGER_ROLES),
 ]

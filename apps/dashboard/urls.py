@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.dashboard import views, widget
+from apps.dashboard import channels, views, widget
 
 app_name = "dashboard"
 
@@ -17,6 +17,13 @@ urlpatterns = [
     path("assistant/test/", views.assistant_test, name="assistant_test"),
     path("assistant/test/reset/", views.assistant_test_reset, name="assistant_test_reset"),
     path("widget/", widget.widget_home, name="widget"),
+    path("channels/", channels.channels_home, name="channels"),
+    path("channels/<int:pk>/", channels.channel_detail, name="channel"),
+    path(
+        "channels/<int:pk>/disconnect/",
+        channels.channel_disconnect_view,
+        name="channel_disconnect",
+    ),
     path("widget/keys/<int:pk>/", widget.widget_key_detail, name="widget_key"),
     path("widget/keys/<int:pk>/revoke/", widget.widget_key_revoke_view, name="widget_key_revoke"),
 ]

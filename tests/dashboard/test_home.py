@@ -156,7 +156,7 @@ def nav(html: str) -> list[tuple[str, str]]:
                 ("/dashboard/api-keys/", "API keys"),
                 ("/dashboard/api-token/", "Personal API token"),
             ],
-            ["Home", "Team", "Assistant", "Web widget", "API", "Settings"],
+            ["Home", "Team", "Assistant", "Web widget", "Channels", "API", "Settings"],
         ),
         (
             Role.ADMIN,
@@ -166,7 +166,7 @@ def nav(html: str) -> list[tuple[str, str]]:
                 ("/dashboard/api-keys/", "API keys"),
                 ("/dashboard/api-token/", "Personal API token"),
             ],
-            ["Home", "Team", "Assistant", "Web widget", "API", "Settings"],
+            ["Home", "Team", "Assistant", "Web widget", "Channels", "API", "Settings"],
         ),
         (
             Role.AGENT,
