@@ -373,6 +373,10 @@ CORS_EXPOSE_HEADERS = ["Retry-After"]
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("TRUST_X_FORWARDED_PROTO", False) else None
 )
+# Behind a proxy that rewrites the Host: request URLs (e.g. the one Twilio signed) use its
+# X-Forwarded-Host. Only with a proxy that sets it; the value is still checked against
+# ALLOWED_HOSTS.
+USE_X_FORWARDED_HOST = env.bool("TRUST_X_FORWARDED_HOST", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
