@@ -1,4 +1,4 @@
-"""WhatsApp through Meta's Cloud API (Graph API), over httpx.
+"""WhatsApp through Meta's Cloud API (Graph API), over httpx2.
 
 Meta verifies the webhook with a GET handshake (`hub.mode=subscribe`, `hub.verify_token`,
 `hub.challenge`) and signs every POST with `X-Hub-Signature-256: sha256=<HMAC of the raw body
@@ -12,7 +12,7 @@ import hmac
 import json
 from typing import Any
 
-import httpx
+import httpx2
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -46,14 +46,14 @@ class MetaAdapter:
 
     def _request(self, connection: ChannelConnection, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = httpx.request(
+            response = httpx2.request(
                 method,
                 self._url(path),
                 headers={"Authorization": f"Bearer {connection.access_token}"},
                 timeout=settings.CHANNEL_HTTP_TIMEOUT,
                 **kwargs,
             )
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise SendError(f"Meta unreachable: {type(exc).__name__}") from exc
         try:
             body = response.json()

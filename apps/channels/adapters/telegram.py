@@ -1,4 +1,4 @@
-"""Telegram bots through the Bot API (https://core.telegram.org/bots/api), over httpx.
+"""Telegram bots through the Bot API (https://core.telegram.org/bots/api), over httpx2.
 
 Webhooks carry `X-Telegram-Bot-Api-Secret-Token`, the random secret set with `setWebhook`.
 Answers go out with `parse_mode=HTML`: the assistant's light Markdown (bold, links) becomes
@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-import httpx
+import httpx2
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -51,12 +51,12 @@ class TelegramAdapter:
     ) -> Any:
         """POST a Bot API method; the `result`, or SendError saying whether to retry."""
         try:
-            response = httpx.post(
+            response = httpx2.post(
                 self._url(token, method),
                 json=payload,
                 timeout=timeout or settings.CHANNEL_HTTP_TIMEOUT,
             )
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise SendError(f"Telegram unreachable: {type(exc).__name__}") from exc
         try:
             body = response.json()
