@@ -158,10 +158,16 @@ class TwilioAdapter:
         template: dict[str, Any],
         variables: dict[str, str],
     ) -> str:
+        content_sid = str(template.get("content_sid") or "")
+        if not content_sid.startswith("HX"):
+            raise SendError(
+                f"Template {template.get('name')!r} has no Twilio content_sid (HX…).",
+                permanent=True,
+            )
         return self._create(
             connection,
             chat_id,
-            content_sid=template.get("content_sid") or template.get("name"),
+            content_sid=content_sid,
             content_variables=json.dumps(variables),
         )
 
