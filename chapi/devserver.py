@@ -317,6 +317,10 @@ def command_run() -> int:
                 # Widget frames are at most 32 KB; uvicorn closes bigger ones (1009).
                 "--ws-max-size",
                 "65536",
+                # A websocket consumer can stay blocked in channels-redis's receive after its
+                # socket closed; never let that hold a restart for long.
+                "--timeout-graceful-shutdown",
+                "10",
             ],
         ),
         (

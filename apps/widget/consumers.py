@@ -225,8 +225,11 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         if language in {"es", "en"}:
             self.language = language
         conversation, messages, generating = await database_sync_to_async(self._history)(after)
-        if conversation is not None:
+        if conversation is not None and self.conversation_id != conversation.pk:
+            # Join, then read again: a reply completed between the first read and the join
+            # would otherwise reach this tab neither way.
             await self._join(conversation.pk)
+            conversation, messages, generating = await database_sync_to_async(self._history)(after)
         await self._send(
             {
                 "type": "ready",

@@ -13,20 +13,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -41,12 +34,19 @@ from apps.assistants.services import assistant_profile_get
 from apps.audit.services import SYSTEM
 from apps.tenants.models import Company, Domain
 from apps.tenants.services import company_create
-from tests.browser.conftest import committed, database_url, free_port
 from tests.fakes.openai_server import FakeOpenAI
-
-ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
+from tests.live import ROOT as ROOT  # re-exported: the API tests import it from here
+from tests.live import (
+    LiveProcess,
+    committed,
+    database_url,
+    free_port,
+    redis_flush,
+    spawn,
+    stop_process,
+    wait_http,
+    wait_worker,
+)
 
 
 def provider_key(label: str) -> str:
@@ -125,19 +125,6 @@ class LiveCompany:
     keys: dict[str, str]  # name -> full API key (shown once at creation)
     key_prefixes: dict[str, str]
     key_hashes: tuple[str, ...]
-
-
-@dataclass
-class LiveProcess:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def log_tail(self, lines: int = 80) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
 
 
 @dataclass
@@ -230,97 +217,6 @@ def _company_delete(slug: str) -> list[str]:
     return left
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str], log_path: Path) -> LiveProcess:
-    with log_path.open("wb") as log:
-        popen = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            process_group=0,
-        )
-    return LiveProcess(name=name, popen=popen, log_path=log_path)
-
-
-def _wait_http(process: LiveProcess, port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.popen.poll() is not None:
-            raise RuntimeError(
-                f"uvicorn exited ({process.popen.returncode}):\n{process.log_tail()}"
-            )
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"uvicorn did not answer /healthz in time:\n{process.log_tail()}")
-
-
-def _wait_worker(process: LiveProcess) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.popen.poll() is not None:
-            raise RuntimeError(
-                f"the worker exited ({process.popen.returncode}):\n{process.log_tail()}"
-            )
-        if " ready." in process.log():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"the Celery worker was not ready in time:\n{process.log_tail()}")
-
-
-def process_group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_process(process: LiveProcess) -> list[str]:
-    """SIGTERM the process group (SIGCONT first: a test may have paused it), SIGKILL what
-    lingers; return what went wrong (a process left in the group, a forced kill)."""
-    problems = []
-    pgid = process.popen.pid
-    for signum in (signal.SIGCONT, signal.SIGTERM):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signum)
-    try:
-        process.popen.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        problems.append(f"{process.name} ignored SIGTERM for {STOP_TIMEOUT}s: killed")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        process.popen.wait()
-    deadline = time.monotonic() + 5
-    while process_group_alive(pgid):
-        if time.monotonic() > deadline:
-            problems.append(f"processes of {process.name} left in group {pgid}: killed")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    return problems
-
-
-def redis_flush() -> None:
-    """Empty the test Redis db (broker queues, channel layer, rate-limit counters, cache)."""
-    import redis
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-
-
 @pytest.fixture(scope="module")
 def live(
     django_db_setup: None,
@@ -350,17 +246,17 @@ def live(
             "PYTHONUNBUFFERED": "1",
             **LIVE_SETTINGS,
         }
-        uvicorn = _spawn(
+        uvicorn = spawn(
             "uvicorn",
             [sys.executable, *UVICORN_ARGS.split(), "--port", str(port)],
             env,
             logs / "uvicorn.log",
         )
         processes.append(uvicorn)
-        worker = _spawn("worker", [sys.executable, *WORKER_ARGS.split()], env, logs / "worker.log")
+        worker = spawn("worker", [sys.executable, *WORKER_ARGS.split()], env, logs / "worker.log")
         processes.append(worker)
-        _wait_http(uvicorn, port)
-        _wait_worker(worker)
+        wait_http(uvicorn, port)
+        wait_worker(worker)
         yield LiveStack(port=port, uvicorn=uvicorn, worker=worker, a=a, b=b, env=env)
     finally:
         problems = [problem for process in processes for problem in stop_process(process)]

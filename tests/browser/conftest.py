@@ -12,28 +12,20 @@ Chromium is the Debian package (CI installs it with apt); Playwright drives it t
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import Any
 
-import environ
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.live import committed as committed  # re-exported: the browser tests import it here
+from tests.live import database_url, free_port, spawn, stop_process, wait_http
+
 CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
 # No sandbox (CI runs as root), no GPU, and nothing that calls home from an offline machine.
 CHROMIUM_ARGS = [
@@ -47,52 +39,6 @@ CHROMIUM_ARGS = [
 ]
 SERVER_START_TIMEOUT = 20.0
 SERVER_STOP_TIMEOUT = 5.0
-
-T = TypeVar("T")
-
-
-def committed(django_db_blocker: Any, work: Callable[[], T]) -> T:
-    """Run `work` (ORM code) on committed data: in a fresh thread, so on a fresh connection
-    outside the test's transaction, and away from the event loop Playwright's sync API keeps
-    set on the test's thread (where Django would raise SynchronousOnlyOperation)."""
-
-    def run() -> T:
-        try:
-            return work()
-        finally:
-            connections.close_all()  # this thread's only: the test database must drop cleanly
-
-    with django_db_blocker.unblock(), ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result()
-
-
-def database_url(settings_dict: dict[str, Any]) -> str:
-    """A DATABASE_URL for `settings_dict` that chapi.settings reads back to the same database.
-
-    HOST may be a unix socket directory: it then goes percent-encoded in the path, the form
-    chapi.embedded uses, which django-environ reads back as HOST.
-    """
-    user = quote(settings_dict.get("USER") or "", safe="")
-    password = settings_dict.get("PASSWORD") or ""
-    auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
-    host = settings_dict.get("HOST") or ""
-    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-    name = quote(settings_dict["NAME"], safe="")
-    if host.startswith("/"):
-        url = f"postgres://{auth}{port}/{quote(host, safe='')}/{name}"
-    else:
-        url = f"postgres://{auth}{host}{port}/{name}"
-    parsed = environ.Env.db_url_config(url)
-    for key in ("NAME", "HOST", "PORT", "USER", "PASSWORD"):
-        if str(parsed.get(key) or "") != str(settings_dict.get(key) or ""):
-            raise RuntimeError(f"{url!r} reads back as {key}={parsed.get(key)!r}")
-    return url
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -157,54 +103,14 @@ def chapi_server(
         "--lifespan",
         "off",
     ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            process_group=0,
-        )
+    process = spawn("uvicorn", args, env, log_path)
     server = Server(port=port, log_path=log_path)
     try:
-        _wait_until_healthy(process, server)
+        wait_http(process, port, timeout=SERVER_START_TIMEOUT)
         yield server
     finally:
-        _stop(process)
-
-
-def _wait_until_healthy(process: subprocess.Popen[bytes], server: Server) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"uvicorn exited with code {process.returncode}:\n{server.log_tail()}"
-            )
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{server.port}/healthz", timeout=1
-            ) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"uvicorn did not answer /healthz in time:\n{server.log_tail()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group, SIGKILL it if it lingers. Its database
-    connections must be gone before pytest-django drops the test database."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=SERVER_STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        # Its database connections must be gone before pytest-django drops the test database.
+        stop_process(process, timeout=SERVER_STOP_TIMEOUT)
 
 
 @pytest.fixture
