@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -12,12 +13,21 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_tenants.utils import schema_context
 
 from apps.analytics.services import event_emit
 from apps.assistants.services import assistant_profile_get
 from apps.audit.services import Actor, audit_record
-from apps.channels.adapters import Ignored, Inbound, Parsed, SendError, StatusUpdate, adapter_for
+from apps.channels.adapters import (
+    Ignored,
+    Inbound,
+    Parsed,
+    SendError,
+    SetupError,
+    StatusUpdate,
+    adapter_for,
+)
 from apps.channels.models import ChannelConnection, InboundEvent, OutboundMessage
 from apps.conversations.models import Contact, Conversation, Message
 from apps.conversations.services import message_receive, reply_schedule
@@ -68,6 +78,9 @@ def channel_connect(
     its route. Raises SetupError (nothing saved) when the provider refuses."""
     if kind not in CREDENTIALS:
         raise ValueError(f"Unknown channel kind {kind!r}.")
+    if _already_connected(kind, credentials):
+        # Connecting a bot again would replace its webhook secret under the active channel.
+        raise SetupError(_("This account is already connected: disconnect it first."))
     channel = ChannelConnection(
         kind=kind,
         name=name.strip()[:100] or str(ChannelConnection.Kind(kind).label),
@@ -91,6 +104,20 @@ def channel_connect(
             changes={"kind": [None, kind], "name": [None, channel.name]},
         )
     return channel
+
+
+def _already_connected(kind: str, credentials: dict[str, str]) -> bool:
+    active = ChannelConnection.objects.filter(kind=kind, status=ChannelConnection.Status.ACTIVE)
+    if kind == ChannelConnection.Kind.TELEGRAM:
+        token = credentials.get("bot_token", "").strip()
+        # Tokens are encrypted (each ciphertext differs): compare in Python; few rows.
+        return any(channel.bot_token == token for channel in active)
+    if kind == ChannelConnection.Kind.WHATSAPP_TWILIO:
+        return active.filter(
+            account_sid=credentials.get("account_sid", "").strip(),
+            sender=credentials.get("sender", "").strip(),
+        ).exists()
+    return active.filter(phone_number_id=credentials.get("phone_number_id", "").strip()).exists()
 
 
 def channel_disconnect(*, channel: ChannelConnection, actor: Actor) -> None:
@@ -297,7 +324,7 @@ def deliver(message_id: int, *, attempt: int = 0) -> Delivery:
     channel_id, chat_id = chat_of(conversation)
     channel = ChannelConnection.objects.get(pk=channel_id)
     adapter = adapter_for(channel.kind)
-    parts = _parts(channel, reply, adapter.limit)
+    parts = _parts(channel, reply, adapter.limit, getattr(adapter, "measure", len))
     if conversation.channel == "whatsapp" and not _within_window(conversation):
         _fail(parts, "outside WhatsApp's 24-hour window: only approved templates may be sent")
         return Delivery(done=True, error="outside_window")
@@ -339,13 +366,15 @@ def deliver(message_id: int, *, attempt: int = 0) -> Delivery:
     return Delivery(done=True)
 
 
-def _parts(channel: ChannelConnection, reply: Message, limit: int) -> list[OutboundMessage]:
+def _parts(
+    channel: ChannelConnection, reply: Message, limit: int, size: Callable[[str], int] = len
+) -> list[OutboundMessage]:
     from apps.channels.adapters import split_text
 
     existing = list(OutboundMessage.objects.filter(message=reply).order_by("part"))
     if existing:
         return existing
-    for index, text in enumerate(split_text(reply.text, limit)):
+    for index, text in enumerate(split_text(reply.text, limit, size)):
         OutboundMessage.objects.get_or_create(
             message=reply, part=index, defaults={"connection": channel, "text": text}
         )
@@ -391,6 +420,8 @@ def template_send(
     outside the 24-hour window), stored as a system message of the conversation."""
     channel_id, chat_id = chat_of(conversation)
     channel = ChannelConnection.objects.get(pk=channel_id)
+    if not channel.is_active:
+        raise SendError("The channel is disconnected.", permanent=True)
     template = next((t for t in channel.templates if t.get("name") == template_name), None)
     if template is None:
         raise SendError(f"No approved template named {template_name!r}.", permanent=True)

@@ -39,6 +39,7 @@ def deliver_task(self: Task, message_id: int) -> None:
     acks_late=True,
     max_retries=3,
     time_limit=60,
+    soft_time_limit=50,  # below time_limit (the default, CELERY_TASK_SOFT_TIME_LIMIT, is not)
     ignore_result=True,
 )
 def notice_send_task(self: Task, channel_id: int, chat_id: str, text: str) -> None:

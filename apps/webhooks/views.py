@@ -42,7 +42,14 @@ def inbound(request: HttpRequest, provider: str, webhook_id: str) -> HttpRespons
     kind = _KINDS.get(provider)
     if kind is None:
         return _error("not_found", "Unknown webhook.", 404)
-    if len(request.body) > settings.CHANNEL_MAX_BODY_BYTES:
+    # The declared length first: reading a body over DATA_UPLOAD_MAX_MEMORY_SIZE raises
+    # RequestDataTooBig, which Django answers with a 400.
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    limit = settings.CHANNEL_MAX_BODY_BYTES
+    if declared > limit or len(request.body) > limit:
         return _error("payload_too_large", "The request body is too large.", 413)
     route = (
         WebhookRoute.objects.select_related("company")

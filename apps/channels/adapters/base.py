@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -104,23 +105,44 @@ _BREAKS = (
 )
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """`text` in parts of at most `limit` characters, cut at the last paragraph, sentence,
-    line or word boundary that fits (a hard cut only for a word longer than the limit)."""
+def utf16_length(text: str) -> int:
+    """Length in UTF-16 code units, as Telegram counts a message (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int, size: Callable[[str], int] = len) -> list[str]:
+    """`text` in parts of at most `limit` (as `size` measures: characters by default), cut at the
+    last paragraph, sentence, line or word boundary that fits (a hard cut only for a word
+    longer than the limit)."""
     text = text.strip()
     parts: list[str] = []
-    while len(text) > limit:
-        window = text[: limit + 1]
+    while size(text) > limit:
+        fit = _fitting(text, limit, size)  # characters
+        window = text[: fit + 1]
         cut = 0
         for pattern in _BREAKS:
-            ends = [m.start() for m in pattern.finditer(window) if 0 < m.start() <= limit]
-            if ends and ends[-1] >= limit // 3:
+            ends = [m.start() for m in pattern.finditer(window) if 0 < m.start() <= fit]
+            if ends and ends[-1] >= fit // 3:
                 cut = ends[-1]
                 break
         if not cut:
-            cut = limit
+            cut = fit
         parts.append(text[:cut].rstrip())
         text = text[cut:].lstrip()
     if text:
         parts.append(text)
     return parts
+
+
+def _fitting(text: str, limit: int, size: Callable[[str], int]) -> int:
+    """How many characters of `text` (longer than `limit`) fit in `limit`."""
+    if size is len:
+        return limit
+    low, high = 1, min(len(text), limit)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if size(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return low

@@ -98,6 +98,18 @@ class MetaAdapter:
         for entry in payload.get("entry") or []:
             for change in entry.get("changes") or []:
                 value = change.get("value") or {}
+                number = str((value.get("metadata") or {}).get("phone_number_id") or "")
+                if number and number != connection.phone_number_id:
+                    # One Meta app posts every number's traffic to one callback URL: only
+                    # this channel's number is handled here (another channel has the rest).
+                    parsed.append(
+                        Ignored(
+                            f"number:{number}:{entry.get('id', '')}:{len(parsed)}",
+                            "change.other_number",
+                            "for another phone number",
+                        )
+                    )
+                    continue
                 names = {
                     str(c.get("wa_id")): str((c.get("profile") or {}).get("name") or "")
                     for c in value.get("contacts") or []

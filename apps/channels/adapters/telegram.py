@@ -18,7 +18,14 @@ import httpx2
 from django.conf import settings
 from django.http import HttpRequest
 
-from apps.channels.adapters.base import Ignored, Inbound, Parsed, SendError, SetupError
+from apps.channels.adapters.base import (
+    Ignored,
+    Inbound,
+    Parsed,
+    SendError,
+    SetupError,
+    utf16_length,
+)
 from apps.channels.models import ChannelConnection
 
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
@@ -41,7 +48,8 @@ def telegram_html(text: str) -> str:
 
 class TelegramAdapter:
     kind = "telegram"
-    limit = 4096
+    limit = 4096  # UTF-16 code units, as Telegram counts them
+    measure = staticmethod(utf16_length)
 
     def _url(self, token: str, method: str) -> str:
         return f"{settings.TELEGRAM_API_BASE_URL.rstrip('/')}/bot{token}/{method}"
