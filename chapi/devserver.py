@@ -321,6 +321,9 @@ def command_run() -> int:
                 # socket closed; never let that hold a restart for long.
                 "--timeout-graceful-shutdown",
                 "10",
+                # Frames are small JSON: compression costs memory per connection for nothing.
+                "--ws-per-message-deflate",
+                "false",
             ],
         ),
         (

@@ -18,9 +18,15 @@ def _async_client() -> aioredis.Redis:
     loop_id = id(asyncio.get_running_loop())
     client = _ASYNC_CLIENTS.get(loop_id)
     if client is None:
-        client = aioredis.Redis.from_url(
-            settings.CACHES["default"]["LOCATION"], socket_connect_timeout=2, socket_timeout=2
+        # A blocking pool waits for a free connection in a burst instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.CACHES["default"]["LOCATION"],
+            max_connections=200,
+            timeout=2,
+            socket_connect_timeout=2,
+            socket_timeout=2,
         )
+        client = aioredis.Redis(connection_pool=pool)
         _ASYNC_CLIENTS[loop_id] = client
     return client
 

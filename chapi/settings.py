@@ -240,10 +240,15 @@ CHANNEL_LAYERS = {
             # The socket timeout must outlast the layer's 5-second blocking reads, or an idle
             # wait for a reply fails after 5 s (redis-py's default is 5 s too); kept short
             # because a cancelled receive may wait for the read in progress to end.
-            "hosts": [{"address": _REDIS_CLIENT_URL, "socket_timeout": 8}],
+            # redis-py's async pools raise (not wait) past max_connections (100 by default):
+            # a burst of websocket messages needs more.
+            "hosts": [
+                {"address": _REDIS_CLIENT_URL, "socket_timeout": 8, "max_connections": 2000}
+            ],
             "prefix": "chapi:asgi",
-            # All reply channels of one web process share a list: room for many replies.
-            "capacity": 2000,
+            # All consumers and reply channels of one web process share one list, and an
+            # event for a full list is dropped: room for bursts of deltas of many replies.
+            "capacity": 20000,
             "expiry": 120,
         },
     }

@@ -248,6 +248,20 @@ class ChatView(AsyncAPIView):
         return Response(_answer(session_id, conversation_id, done.get("mode", "bot"), done))
 
 
+async def _receive_within(layer: Any, channel: str, timeout: float) -> dict[str, Any]:
+    """The next event of `channel`, or TimeoutError after `timeout` seconds. Unlike
+    asyncio.wait_for, it does not wait for the cancelled receive to finish: channels-redis can
+    hold a cancelled receive in its blocking Redis read for seconds, and the client must get
+    its answer on time."""
+    task = asyncio.ensure_future(layer.receive(channel))
+    done, _pending = await asyncio.wait({task}, timeout=timeout)
+    if task in done:
+        return task.result()  # type: ignore[no-any-return]
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    raise TimeoutError
+
+
 async def _events(layer: Any, channel: str) -> AsyncIterator[dict[str, Any]]:
     deadline = asyncio.get_running_loop().time() + settings.CHAT_REPLY_TIMEOUT
     while True:
@@ -255,7 +269,7 @@ async def _events(layer: Any, channel: str) -> AsyncIterator[dict[str, Any]]:
         if remaining <= 0:
             return
         try:
-            event = await asyncio.wait_for(layer.receive(channel), timeout=remaining)
+            event = await _receive_within(layer, channel, remaining)
         except TimeoutError:
             return
         yield event
