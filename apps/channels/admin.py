@@ -9,7 +9,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from apps.audit.services import Actor, audit_diff, audit_record
@@ -72,8 +73,10 @@ class ChannelConnectionAdmin(CompanyModelAdmin):
     readonly_fields = tuple(f for f in fields if f not in {"name", "templates"})
     actions = ["disconnect"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # connect in the dashboard: it validates with the provider
+    def add_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Connecting checks the credentials with the provider and registers the webhook:
+        # the admin's "add" is the dashboard's connect form.
+        return HttpResponseRedirect(reverse("dashboard:channels"))
 
     def save_model(
         self, request: HttpRequest, obj: ChannelConnection, form: Any, change: bool

@@ -331,3 +331,17 @@ def test_channels_keep_their_history_after_disconnecting(
     with tenant_context(company):
         assert Message.objects.count() == 2
     assert "message.text" in html(boss.get(f"{CHANNELS}{channel.pk}/"))
+
+
+def test_the_company_admin_lists_channels_and_sends_add_to_the_connect_form(
+    alpha: Company, telegram: ChannelConnection
+) -> None:
+    client = logged_in(alpha, owner(alpha))
+
+    listing = client.get("/admin/chapi_channels/channelconnection/")
+    add = client.get("/admin/chapi_channels/channelconnection/add/")
+
+    assert listing.status_code == 200
+    assert telegram.name in listing.content.decode()
+    assert telegram.bot_token not in listing.content.decode()
+    assert (add.status_code, add["Location"]) == (302, "/dashboard/channels/")
