@@ -242,9 +242,7 @@ CHANNEL_LAYERS = {
             # because a cancelled receive may wait for the read in progress to end.
             # redis-py's async pools raise (not wait) past max_connections (100 by default):
             # a burst of websocket messages needs more.
-            "hosts": [
-                {"address": _REDIS_CLIENT_URL, "socket_timeout": 8, "max_connections": 2000}
-            ],
+            "hosts": [{"address": _REDIS_CLIENT_URL, "socket_timeout": 8, "max_connections": 2000}],
             "prefix": "chapi:asgi",
             # All consumers and reply channels of one web process share one list, and an
             # event for a full list is dropped: room for bursts of deltas of many replies.
