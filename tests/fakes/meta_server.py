@@ -81,12 +81,13 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import httpx2
 from aiohttp import web
+
+from tests.fakes._server import LocalServer
 
 FaultKind = Literal["429", "500", "131047", "131026", "131051", "190", "hang"]
 Endpoint = Literal["messages", "phone", "media", "*"]
@@ -220,7 +221,7 @@ def verify(
     return httpx2.get(url, params=params, timeout=timeout)
 
 
-class FakeMeta:
+class FakeMeta(LocalServer):
     """WhatsApp Cloud API server in a background thread (see the module docstring).
 
     Scripting methods, builders and records are thread-safe. `start()` binds (port 0 picks a
@@ -229,7 +230,8 @@ class FakeMeta:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0) -> None:
-        self.host, self.port, self.latency_ms = host, port, latency_ms
+        super().__init__(host, port)
+        self.latency_ms = latency_ms
         self._lock = threading.Lock()
         self._phones: dict[str, dict[str, str]] = {}
         self._media: dict[str, tuple[str, bytes]] = {}
@@ -237,98 +239,14 @@ class FakeMeta:
         self._records: list[RecordedRequest] = []
         self._sent: list[SentMessage] = []
         self._ids = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._stopping: asyncio.Event | None = None
-        self._startup_error: BaseException | None = None
         self.add_phone_number(DEFAULT_PHONE_NUMBER_ID, DEFAULT_ACCESS_TOKEN)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
-    def url(self) -> str:
-        if self._thread is None:
-            raise RuntimeError("FakeMeta is not started")
-        return f"http://{self.host}:{self.port}"
-
-    @property
     def base_url(self) -> str:
         """What stands for https://graph.facebook.com (WHATSAPP_CLOUD_API_BASE_URL)."""
         return self.url
-
-    def start(self) -> Self:
-        if self._thread is not None:
-            raise RuntimeError("FakeMeta is already started")
-        ready = threading.Event()
-        self._startup_error = None
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self._thread.start()
-        ready.wait()
-        if self._startup_error is not None:
-            self._thread.join()
-            self._thread = self._loop = None
-            raise self._startup_error
-        return self
-
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        self._thread = self._loop = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _run(self, ready: threading.Event) -> None:
-        loop = self._loop
-        assert loop is not None
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._serve())
-        except BaseException as exc:
-            self._startup_error = exc
-            ready.set()
-            loop.close()
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.close()
-
-    async def _serve(self) -> None:
-        self._stopping = asyncio.Event()
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=2.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def _shutdown(self) -> None:
-        assert self._stopping is not None and self._runner is not None
-        self._stopping.set()
-        await self._runner.cleanup()
 
     # -- scripting and records -------------------------------------------------------------
 

@@ -95,10 +95,11 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from aiohttp import web
+
+from tests.fakes._server import LocalServer
 
 FaultKind = Literal[
     "401", "429_rate_limit", "429_quota", "500", "503", "400", "hang", "cut", "malformed"
@@ -190,7 +191,7 @@ class _Answer:
     tool_calls: tuple[tuple[str, str, str], ...] = ()
 
 
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     """OpenAI-compatible HTTP server in a background thread (see the module docstring).
 
     Scripting methods and `requests` are thread-safe: call them from tests while the server runs.
@@ -207,8 +208,7 @@ class FakeOpenAI:
         latency_ms: float = 0,
         tokens_per_second: float | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.latency_ms = latency_ms
         self.tokens_per_second = tokens_per_second
         self.responder: Responder | None = None
@@ -220,11 +220,6 @@ class FakeOpenAI:
         self._faults: dict[str, deque[_Fault]] = {endpoint: deque() for endpoint in _ENDPOINTS}
         self._records: list[RecordedRequest] = []
         self._ids = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._stopping: asyncio.Event | None = None
-        self._startup_error: BaseException | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -232,96 +227,6 @@ class FakeOpenAI:
     def base_url(self) -> str:
         """`http://<host>:<port>/v1`, what `openai.OpenAI(base_url=...)` takes."""
         return f"{self.url}/v1"
-
-    @property
-    def url(self) -> str:
-        """`http://<host>:<port>`, the server's root."""
-        if self._thread is None:
-            raise RuntimeError("FakeOpenAI is not started")
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> Self:
-        """Start serving in a daemon thread; return once connections are accepted."""
-        if self._thread is not None:
-            raise RuntimeError("FakeOpenAI is already started")
-        ready = threading.Event()
-        self._startup_error = None
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._run, args=(ready,), name=f"FakeOpenAI:{self.port}", daemon=True
-        )
-        self._thread.start()
-        ready.wait()
-        if self._startup_error is not None:
-            self._thread.join()
-            self._thread = self._loop = None
-            raise self._startup_error
-        return self
-
-    def stop(self) -> None:
-        """Stop serving: hung and in-flight requests lose their connection; the port closes."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        self._thread = self._loop = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _run(self, ready: threading.Event) -> None:
-        loop = self._loop
-        assert loop is not None
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._serve())
-        except BaseException as exc:
-            self._startup_error = exc
-            ready.set()
-            loop.close()
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _serve(self) -> None:
-        self._stopping = asyncio.Event()
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/chat/completions", self._chat_completions)
-        app.router.add_post("/v1/moderations", self._moderations)
-        app.router.add_get("/v1/models", self._models)
-        app.router.add_get("/v1/models/{model}", self._model)
-        app.router.add_route("*", "/{tail:.*}", self._not_found)
-        # handler_cancellation: a client that gives up (timeout) cancels its hung handler.
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=2.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def _shutdown(self) -> None:
-        assert self._stopping is not None and self._runner is not None
-        self._stopping.set()
-        await self._runner.cleanup()
 
     # -- scripting ---------------------------------------------------------------------------
 
@@ -853,6 +758,13 @@ class FakeOpenAI:
                 status=404,
             )
         return self._json_response(_model(model))
+
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_post("/v1/moderations", self._moderations)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/v1/models/{model}", self._model)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
 
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)

@@ -83,8 +83,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import httpx2
@@ -92,6 +91,8 @@ from aiohttp import web
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+
+from tests.fakes._server import LocalServer
 
 FaultKind = Literal["429", "500", "21610", "21211", "63016", "hang"]
 Endpoint = Literal["messages", "account", "*"]
@@ -223,7 +224,7 @@ def deliver(
     return httpx2.post(url, data=dict(params), headers=headers, timeout=timeout)
 
 
-class FakeTwilio:
+class FakeTwilio(LocalServer):
     """Twilio Messages API server in a background thread (see the module docstring).
 
     Scripting methods, builders and records are thread-safe. `start()` binds (port 0 picks a
@@ -232,105 +233,22 @@ class FakeTwilio:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0) -> None:
-        self.host, self.port, self.latency_ms = host, port, latency_ms
+        super().__init__(host, port)
+        self.latency_ms = latency_ms
         self._lock = threading.Lock()
         self._accounts: dict[str, dict[str, str]] = {}
         self._faults: dict[str, deque[_Fault]] = {}
         self._records: list[RecordedRequest] = []
         self._sent: list[SentMessage] = []
         self._media: dict[str, tuple[str, bytes]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._stopping: asyncio.Event | None = None
-        self._startup_error: BaseException | None = None
         self.add_account(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
-    def url(self) -> str:
-        if self._thread is None:
-            raise RuntimeError("FakeTwilio is not started")
-        return f"http://{self.host}:{self.port}"
-
-    @property
     def base_url(self) -> str:
         """What stands for https://api.twilio.com (TWILIO_API_BASE_URL)."""
         return self.url
-
-    def start(self) -> Self:
-        if self._thread is not None:
-            raise RuntimeError("FakeTwilio is already started")
-        ready = threading.Event()
-        self._startup_error = None
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self._thread.start()
-        ready.wait()
-        if self._startup_error is not None:
-            self._thread.join()
-            self._thread = self._loop = None
-            raise self._startup_error
-        return self
-
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        self._thread = self._loop = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _run(self, ready: threading.Event) -> None:
-        loop = self._loop
-        assert loop is not None
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._serve())
-        except BaseException as exc:
-            self._startup_error = exc
-            ready.set()
-            loop.close()
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.close()
-
-    async def _serve(self) -> None:
-        self._stopping = asyncio.Event()
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=2.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def _shutdown(self) -> None:
-        assert self._stopping is not None and self._runner is not None
-        self._stopping.set()
-        await self._runner.cleanup()
 
     # -- scripting and records -------------------------------------------------------------
 
