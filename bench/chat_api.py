@@ -976,28 +976,20 @@ def machine() -> str:
     )
 
 
-def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        raise Stop(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGHUP, stop)
-    # Ctrl-C raises KeyboardInterrupt even when started from a shell that ignores SIGINT.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    os.chdir(ROOT)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chapi.settings")
-    os.environ.setdefault("DEBUG", "true")
-    for name in ("API_RATE_LIMIT_PER_KEY", "API_RATE_LIMIT_PER_IP", "API_RATE_LIMIT_PER_SESSION"):
-        os.environ[name] = HUGE_LIMIT
-    print(f"machine: {machine()}")
-
+def scratch_run(
+    args: argparse.Namespace,
+    run: Callable[[argparse.Namespace, dict[str, str], Path], None],
+    name: str,
+) -> int:
+    """Run a benchmark in a scratch database (`args.database`, dropped unless
+    `args.keep_database`) on DATABASE_URL's server, with the embedded PostgreSQL / Redis when
+    DATABASE_URL / REDIS_URL are unset, server logs in `args.logs` (or a temporary directory
+    removed at the end); everything is stopped and released on Ctrl-C, SIGTERM or failure."""
     from chapi import embedded
 
     releases: list[Callable[[], bool]] = []
     cleanups: list[Callable[[], object]] = []
-    log_dir = args.logs or Path(tempfile.mkdtemp(prefix="chapi-bench-chat-"))
+    log_dir = args.logs or Path(tempfile.mkdtemp(prefix=f"chapi-bench-{name}-"))
     if args.logs is None:
 
         def remove_logs() -> None:
@@ -1040,6 +1032,26 @@ def main(argv: list[str]) -> int:
                 cleanup()
     print(f"machine at the end: {machine()}")
     return 0
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise Stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    # Ctrl-C raises KeyboardInterrupt even when started from a shell that ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.chdir(ROOT)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chapi.settings")
+    os.environ.setdefault("DEBUG", "true")
+    for name in ("API_RATE_LIMIT_PER_KEY", "API_RATE_LIMIT_PER_IP", "API_RATE_LIMIT_PER_SESSION"):
+        os.environ[name] = HUGE_LIMIT
+    print(f"machine: {machine()}")
+
+    return scratch_run(args, run, "chat")
 
 
 if __name__ == "__main__":

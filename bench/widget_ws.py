@@ -81,13 +81,11 @@ import json
 import os
 import random
 import resource
-import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -113,15 +111,11 @@ from chat_api import (  # noqa: E402 - the REST benchmark's process and statisti
     machine,
     percentile,
     report_log,
+    scratch_run,
     server_cpu,
     stop_services,
     wait_for,
     worker_ready,
-)
-from company_create import (  # noqa: E402 - the scratch-database helpers
-    database_drop,
-    database_recreate,
-    with_database,
 )
 
 ORIGIN = "http://bench.local"
@@ -1687,53 +1681,7 @@ def main(argv: list[str]) -> int:
     if args.steps and max(args.steps) + 200 > soft:
         print(f"  warning: --idle-steps up to {max(args.steps)} needs more than {soft} files")
 
-    from chapi import embedded
-
-    releases: list[Callable[[], bool]] = []
-    cleanups: list[Callable[[], object]] = []
-    log_dir = args.logs or Path(tempfile.mkdtemp(prefix="chapi-bench-widget-"))
-    if args.logs is None:
-
-        def remove_logs() -> None:
-            shutil.rmtree(log_dir, ignore_errors=True)
-            print(f"removed the server logs ({log_dir}); --logs DIR keeps them")
-
-        cleanups.append(remove_logs)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    server_url = os.environ.get("DATABASE_URL", "")
-    try:
-        if not server_url:
-            releases.append(embedded.release_postgres)
-            server_url = embedded.start_postgres()
-            print(f"using the embedded PostgreSQL ({embedded.pg_data_dir()})")
-        if not os.environ.get("REDIS_URL"):
-            releases.append(embedded.release_redis)
-            os.environ["REDIS_URL"] = embedded.start_redis()
-            print(f"using the embedded Redis ({embedded.redis_socket_path()})")
-        database_recreate(server_url, args.database)
-        print(f"scratch database {args.database!r} created; server logs in {log_dir}")
-        os.environ["DATABASE_URL"] = with_database(server_url, args.database)
-        env = dict(os.environ, PYTHONUNBUFFERED="1", CHAPI_DEV_ROOT=str(ROOT))
-        try:
-            run(args, env, log_dir)
-        finally:
-            if args.keep_database:
-                print(f"kept database {args.database!r}")
-            else:
-                database_drop(server_url, args.database)
-                print(f"dropped database {args.database!r}")
-    except KeyboardInterrupt:
-        print("\ninterrupted: everything stopped and cleaned up")
-        return 130
-    except Stop as exc:
-        print(f"\nstopped by {exc}: everything stopped and cleaned up")
-        return 143
-    finally:
-        for cleanup in [*reversed(releases), *cleanups]:
-            with contextlib.suppress(Exception):
-                cleanup()
-    print(f"machine at the end: {machine()}")
-    return 0
+    return scratch_run(args, run, "widget")
 
 
 if __name__ == "__main__":

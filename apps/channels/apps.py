@@ -8,12 +8,8 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Channels"
 
     def ready(self) -> None:
-        from apps.channels.services import deliver_schedule, typing_send
-        from apps.conversations.services import BURST_CHANNELS, ReplyHooks
-
-        def deliver_reply(reply):  # type: ignore[no-untyped-def]
-            if reply.channel in BURST_CHANNELS:
-                deliver_schedule(reply)
+        from apps.channels.services import deliver_on_store, typing_send
+        from apps.conversations.services import ReplyHooks
 
         ReplyHooks.starting.append(typing_send)
-        ReplyHooks.stored.append(deliver_reply)
+        ReplyHooks.stored.append(deliver_on_store)

@@ -30,7 +30,7 @@ from apps.channels.adapters import (
 )
 from apps.channels.models import ChannelConnection, InboundEvent, OutboundMessage
 from apps.conversations.models import Contact, Conversation, Message
-from apps.conversations.services import message_receive, reply_schedule
+from apps.conversations.services import BURST_CHANNELS, message_receive, reply_schedule
 from apps.tenants.models import Company
 from apps.webhooks.models import WebhookRoute
 
@@ -46,7 +46,8 @@ CREDENTIALS = {
 }
 
 
-def public_base_url() -> str:
+def webhook_base_url() -> str:
+    """Where providers reach the product: PUBLIC_BASE_URL, else https://ROOT_DOMAIN."""
     return settings.PUBLIC_BASE_URL or f"https://{settings.ROOT_DOMAIN}"
 
 
@@ -58,7 +59,7 @@ def webhook_url(
     path = f"/hooks/{_PATHS[connection_.kind]}/{connection_.webhook_id}"
     if status:
         path += "/status"
-    return f"{(base or public_base_url()).rstrip('/')}{path}"
+    return f"{(base or webhook_base_url()).rstrip('/')}{path}"
 
 
 # -- connecting ---------------------------------------------------------------------------------
@@ -278,6 +279,13 @@ def _notice_schedule(channel: ChannelConnection, chat_id: str, text: str) -> Non
 
 
 # -- outbound -----------------------------------------------------------------------------------
+
+
+def deliver_on_store(reply: Message) -> None:
+    """The pipeline's `ReplyHooks.stored`: a reply for a messaging channel goes out through
+    its API."""
+    if reply.channel in BURST_CHANNELS:
+        deliver_schedule(reply)
 
 
 def deliver_schedule(reply: Message) -> None:

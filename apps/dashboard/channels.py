@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,8 +20,8 @@ from apps.accounts.permissions import member_required
 from apps.audit.services import Actor
 from apps.channels.adapters import SetupError
 from apps.channels.models import ChannelConnection
-from apps.channels.services import channel_connect, channel_disconnect, public_base_url, webhook_url
-from chapi.hosts import url_on_host
+from apps.channels.services import channel_connect, channel_disconnect, webhook_url
+from apps.dashboard.views import public_base_url
 
 SECRET = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
 
@@ -74,9 +75,7 @@ FORMS: dict[str, type[forms.Form]] = {
 def _base(request: HttpRequest) -> str:
     """Where providers reach the product: PUBLIC_BASE_URL, or the public host as this
     browser reaches it (development)."""
-    from django.conf import settings
-
-    return settings.PUBLIC_BASE_URL or url_on_host(request, settings.ROOT_DOMAIN)
+    return settings.PUBLIC_BASE_URL or public_base_url(request)
 
 
 def _channel_rows(request: HttpRequest) -> list[dict[str, Any]]:
@@ -130,7 +129,6 @@ def channels_home(request: HttpRequest) -> HttpResponse:
         {
             "rows": _channel_rows(request),
             "forms": forms_by_kind,
-            "public_base": public_base_url(),
         },
         status=status,
     )

@@ -17,6 +17,7 @@ from apps.accounts.models import MANAGER_ROLES
 from apps.accounts.permissions import member_required
 from apps.audit.services import Actor, audit_diff, audit_record
 from apps.channels.models import WidgetSettings
+from apps.dashboard.views import public_base_url
 from apps.tenants.forms import OriginsField
 from apps.widget.models import WidgetKey
 from apps.widget.services import (
@@ -28,7 +29,6 @@ from apps.widget.services import (
     widget_snippet,
 )
 from apps.widget.views import socket_url
-from chapi.hosts import url_on_host
 
 
 class WidgetKeyForm(forms.Form):
@@ -157,7 +157,7 @@ def widget_key_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
         messages.success(request, _("Allowed websites saved."))
         return redirect("dashboard:widget_key", pk=widget_key.pk)
-    public = url_on_host(request, settings.ROOT_DOMAIN)
+    public = public_base_url(request)
     config = widget_config(widget_key, socket_url(request, widget_key))
     snippet = widget_snippet(
         script_url=f"{public}{static('chapi-widget.js')}", widget_key=widget_key, config=config
