@@ -85,6 +85,12 @@ CHANNEL_BURST_SECONDS = env.float("CHANNEL_BURST_SECONDS", default=3.0)
 CHANNEL_HTTP_TIMEOUT = env.float("CHANNEL_HTTP_TIMEOUT", default=10.0)
 CHANNEL_SEND_MAX_ATTEMPTS = env.int("CHANNEL_SEND_MAX_ATTEMPTS", default=5)
 CHANNEL_MAX_BODY_BYTES = 1024 * 1024
+# Leads' CRM webhook (docs/leads/crm-webhook.md): seconds per attempt (connect at most 5),
+# attempts before a delivery fails, and whether it may reach private, loopback or link-local
+# addresses (a CRM on the local network; development).
+CRM_WEBHOOK_TIMEOUT = env.float("CRM_WEBHOOK_TIMEOUT", default=10.0)
+CRM_WEBHOOK_MAX_ATTEMPTS = env.int("CRM_WEBHOOK_MAX_ATTEMPTS", default=6)
+CRM_WEBHOOK_ALLOW_PRIVATE = env.bool("CRM_WEBHOOK_ALLOW_PRIVATE", default=DEBUG)
 API_JWT_TTL_SECONDS = env.int("API_JWT_TTL_SECONDS", default=3600)
 
 # --- Encryption of stored secrets ----------------------------------------------------------
@@ -257,7 +263,10 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Model calls are I/O bound and slow: their own queue, for a worker with a large threads pool.
-CELERY_TASK_ROUTES = {"conversations.reply_generate": {"queue": "llm"}}
+CELERY_TASK_ROUTES = {
+    "conversations.reply_generate": {"queue": "llm"},
+    "leads.model_extract": {"queue": "llm"},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

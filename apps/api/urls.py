@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.api import views
+from apps.leads import api as leads
 
 urlpatterns = [
     path("chat", views.ChatView.as_view(), name="api-chat"),
@@ -13,6 +14,8 @@ urlpatterns = [
         views.ConversationDetailView.as_view(),
         name="api-conversation",
     ),
+    path("leads", leads.LeadListView.as_view(), name="api-leads"),
+    path("leads/<int:pk>", leads.LeadDetailView.as_view(), name="api-lead"),
     path(
         "schema",
         SpectacularAPIView.as_view(

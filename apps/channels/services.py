@@ -382,7 +382,13 @@ def _parts(
     existing = list(OutboundMessage.objects.filter(message=reply).order_by("part"))
     if existing:
         return existing
-    for index, text in enumerate(split_text(reply.text, limit, size)):
+    body = reply.text
+    if reply.role == Message.Role.AGENT and reply.author_id:
+        from apps.conversations.services import author_name
+
+        # The visitor sees who writes: "Ana: …" (the widget shows it beside the message).
+        body = f"{author_name(reply.author)}: {body}"
+    for index, text in enumerate(split_text(body, limit, size)):
         OutboundMessage.objects.get_or_create(
             message=reply, part=index, defaults={"connection": channel, "text": text}
         )

@@ -53,6 +53,7 @@ class GenerationResult:
     latency_ms: int = 0
     attempts: int = 0
     offline_intent: str = ""
+    offline_asked: str | None = None  # the qualification field the offline responder asked
 
 
 def _backoff(attempt: int) -> float:
@@ -96,6 +97,7 @@ async def _offline(
     result.text = await _stream_into(provider, request, publisher, started, result)
     result.provider, result.model = "offline", "offline"
     result.offline_intent = provider.last_reply.intent if provider.last_reply else ""
+    result.offline_asked = provider.last_reply.asked_field if provider.last_reply else None
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +25,10 @@ class Contact(models.Model):
     email = models.EmailField(_("email"), blank=True)
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     unreachable = models.BooleanField(_("unreachable"), default=False)
+    # The lead this contact is part of (several contacts of one person share a lead).
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
 
@@ -52,7 +57,19 @@ class Conversation(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     session_id = models.CharField(_("session id"), max_length=128)
-    mode = models.CharField(_("mode"), max_length=16, choices=Mode.choices, default=Mode.BOT)
+    mode = models.CharField(
+        _("mode"), max_length=16, choices=Mode.choices, default=Mode.BOT, db_index=True
+    )
+    # The team member who has taken the conversation (mode `human`).
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("agent"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
+    handoff_requested_at = models.DateTimeField(null=True, blank=True)
     context = models.JSONField(_("context"), default=dict, blank=True)
     language = models.CharField(_("language"), max_length=8, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -98,6 +115,10 @@ class Message(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     # NULL, not "": messages without an external id stay out of the uniqueness constraint.
     external_id = models.CharField(_("external id"), max_length=255, null=True, blank=True)  # noqa: DJ001
+    # The team member who wrote an agent message.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     reply_to = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="reply"
     )
@@ -109,6 +130,10 @@ class Message(models.Model):
     ttft_ms = models.PositiveIntegerField(_("time to first token (ms)"), null=True, blank=True)
     latency_ms = models.PositiveIntegerField(_("total latency (ms)"), null=True, blank=True)
     fallback = models.BooleanField(_("offline fallback"), default=False)
+    # What the offline responder did ("faq", "qualify", "unknown"…; "decided": a reply decided
+    # without the model, e.g. a booking): shown to the team, and "unknown" twice in a row
+    # hands the conversation to a person.
+    intent = models.CharField(_("intent"), max_length=16, blank=True)
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -86,9 +86,16 @@ class Publisher:
         self.sent_any = False
 
     async def discarded(self, mode: str) -> None:
-        """Tell the waiting request (only: nothing reaches the conversation) that no bot
-        answer will come, because a person has the conversation."""
+        """Tell the waiting request that no bot answer will come, because a person has the
+        conversation; clients that showed part of it drop it (`reply.reset`)."""
         self._pending = []
+        if self.sent_any and self.group and self.layer is not None:
+            try:
+                await self.layer.group_send(
+                    self.group, {"type": "reply.reset", "message_id": self.message_id}
+                )
+            except Exception:
+                logger.warning("could not publish reply.reset for message %s", self.message_id)
         if self.layer is None or not self.reply_channel:
             return
         try:

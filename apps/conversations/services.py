@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -34,21 +36,42 @@ BURST_CHANNELS = frozenset({Channel.TELEGRAM, Channel.WHATSAPP})
 
 
 class ReplyHooks:
-    """What other apps plug into the pipeline (registered in their AppConfig.ready):
-    `starting(conversation)` before a reply is generated (e.g. a typing indicator) and
-    `stored(reply)` after a reply is stored for the visitor (e.g. delivery through a
-    channel's API). Hooks must not raise; a failing hook is logged and skipped."""
+    """What other apps plug into the pipeline (registered in their AppConfig.ready), in the
+    order they run for one visitor message:
 
+    - `unanswered(message_id)`: on commit, for a visitor message no reply task will handle
+      (a person has the conversation, or no reply was asked for);
+    - `received(visitor)`: in the reply task, first, for every visitor message (also those of
+      a burst answered together), e.g. reading the lead's details;
+    - `known(conversation)`: qualification fields already known (the offline responder never
+      asks for them);
+    - `answer(visitor)`: a reply decided without the model (e.g. a booking confirmation), the
+      first non-None wins;
+    - `starting(conversation)` before a reply is generated (e.g. a typing indicator);
+    - `generated(reply, result)` after the reply is stored, with what the generation knew
+      (e.g. which question the offline responder asked);
+    - `stored(message)` after a message for the visitor is stored (replies, and the notices
+      and agents' messages of a handoff), e.g. delivery through a channel's API.
+
+    Hooks must not raise; a failing hook is logged and skipped."""
+
+    unanswered: list[Callable[[int], None]] = []
+    received: list[Callable[[Message], None]] = []
+    known: list[Callable[[Conversation], frozenset[str]]] = []
+    answer: list[Callable[[Message], str | None]] = []
     starting: list[Callable[[Conversation], None]] = []
+    generated: list[Callable[[Message, GenerationResult], None]] = []
     stored: list[Callable[[Message], None]] = []
 
     @classmethod
-    def run(cls, hooks: list[Callable[[Any], None]], subject: Any) -> None:
+    def run(cls, hooks: list[Callable[..., Any]], *subject: Any) -> list[Any]:
+        results = []
         for hook in hooks:
             try:
-                hook(subject)
+                results.append(hook(*subject))
             except Exception:
                 logger.exception("reply hook %s failed", getattr(hook, "__name__", hook))
+        return results
 
 
 @dataclass(frozen=True)
@@ -128,6 +151,13 @@ def message_receive(
             channel=channel,
         )
         schedule: dict[str, bool] = {}
+        if conversation.mode == Conversation.Mode.CLOSED:
+            # Writing again reopens a closed conversation, with the assistant.
+            conversation.mode = Conversation.Mode.BOT
+            conversation.agent = None
+            conversation.save(update_fields=["mode", "agent", "updated_at"])
+            event_emit(kind="conversation.reopened", conversation_id=conversation.pk,
+                       channel=channel)  # fmt: skip
         if generate and conversation.mode in Conversation.BOT_ANSWERS:
             reply_schedule(
                 message_id=message.pk,
@@ -135,6 +165,9 @@ def message_receive(
                 reply_deltas=reply_deltas,
                 state=schedule,
             )
+        elif ReplyHooks.unanswered:
+            message_id = message.pk
+            transaction.on_commit(lambda: ReplyHooks.run(ReplyHooks.unanswered, message_id))
     return Received(conversation, message, created=True, scheduled=schedule.get("ok"))
 
 
@@ -197,7 +230,7 @@ def _month() -> date:
     return timezone.now().date().replace(day=1)
 
 
-def _budget_exhausted(config: AssistantConfig) -> bool:
+def budget_exhausted(config: AssistantConfig) -> bool:
     if config.monthly_token_budget <= 0:
         return False
     usage = UsageMonth.objects.filter(month=_month()).first()
@@ -262,6 +295,9 @@ def _reply_generate(
     if reply is not None and reply.status != Message.Status.GENERATING:
         _republish(reply, reply_channel)
         return reply
+    if reply is None:
+        ReplyHooks.run(ReplyHooks.received, visitor)
+        conversation.refresh_from_db(fields=["mode"])  # a hook may hand the conversation off
     if conversation.mode not in Conversation.BOT_ANSWERS:
         if reply_channel:
             publisher = Publisher(group="", reply_channel=reply_channel, message_id=0)
@@ -282,7 +318,7 @@ def _reply_generate(
             },
         )
     history = _history(visitor)
-    force_offline = "budget_exhausted" if _budget_exhausted(config) else ""
+    force_offline = "budget_exhausted" if budget_exhausted(config) else ""
     ReplyHooks.run(ReplyHooks.starting, conversation)
     publisher = Publisher(
         group=conversation_group(connection.schema_name, conversation.pk),  # type: ignore[attr-defined]
@@ -290,25 +326,45 @@ def _reply_generate(
         message_id=reply.pk,
         reply_deltas=reply_deltas,
     )
-    result = aio.run(
-        reply_generate_async(
-            config=config,
-            messages=messages_compose(config, history, visitor.text, conversation.pk),
-            offline_context=OfflineContext(
-                profile=config.offline_profile(), history=history, message=visitor.text
-            ),
-            publisher=publisher,
-            force_offline_reason=force_offline,
+    decided = next((text for text in ReplyHooks.run(ReplyHooks.answer, visitor) if text), None)
+    if decided is not None:
+        result = aio.run(_decided_reply(decided, publisher))
+    else:
+        known: frozenset[str] = frozenset().union(*ReplyHooks.run(ReplyHooks.known, conversation))
+        result = aio.run(
+            reply_generate_async(
+                config=config,
+                messages=messages_compose(config, history, visitor.text, conversation.pk),
+                offline_context=OfflineContext(
+                    profile=config.offline_profile(known_fields=known),
+                    history=history,
+                    message=visitor.text,
+                ),
+                publisher=publisher,
+                force_offline_reason=force_offline,
+            )
         )
-    )
     reply = reply_store(reply=reply, result=result, budget_exhausted=bool(force_offline))
     if reply.status == Message.Status.DISCARDED:
         mode = Conversation.objects.filter(pk=conversation.pk).values_list("mode", flat=True)
         aio.run(publisher.discarded(mode.first() or Conversation.Mode.HUMAN))
     else:
         aio.run(publisher.completed(reply_summary(reply)))
+        ReplyHooks.run(ReplyHooks.generated, reply, result)
         ReplyHooks.run(ReplyHooks.stored, reply)
     return reply
+
+
+async def _decided_reply(text: str, publisher: Publisher) -> GenerationResult:
+    """A reply a hook decided (no model call), streamed like any other."""
+    started = time.monotonic()
+    await publisher.delta(text)
+    await publisher.flush()
+    elapsed = int((time.monotonic() - started) * 1000)
+    return GenerationResult(
+        text=text, provider="offline", model="offline", ttft_ms=elapsed, latency_ms=elapsed,
+        offline_intent="decided",
+    )  # fmt: skip
 
 
 def _burst_continues(visitor: Message) -> bool:
@@ -340,6 +396,7 @@ def reply_store(*, reply: Message, result: GenerationResult, budget_exhausted: b
         "latency_ms": result.latency_ms,
         "fallback": result.fallback,
         "error": result.error,
+        "intent": result.offline_intent[:16],
         "completed_at": now,
         "status": status,
     }
@@ -356,12 +413,11 @@ def reply_store(*, reply: Message, result: GenerationResult, budget_exhausted: b
     conversation.save(update_fields=["last_message_at", "updated_at"])
     # The budget counts model tokens: offline answers cost nothing.
     billable = reply.provider != "offline"
-    month, _ = UsageMonth.objects.get_or_create(month=_month())
-    UsageMonth.objects.filter(pk=month.pk).update(
-        input_tokens=F("input_tokens") + (reply.input_tokens if billable else 0),
-        output_tokens=F("output_tokens") + (reply.output_tokens if billable else 0),
-        cost=F("cost") + reply.cost,
-        replies=F("replies") + 1,
+    _usage_add(
+        input_tokens=reply.input_tokens if billable else 0,
+        output_tokens=reply.output_tokens if billable else 0,
+        cost=reply.cost,
+        replies=1,
     )
     event_emit(
         kind="reply.completed",
@@ -384,6 +440,27 @@ def reply_store(*, reply: Message, result: GenerationResult, budget_exhausted: b
     return reply
 
 
+def _usage_add(*, input_tokens: int, output_tokens: int, cost: Any, replies: int) -> None:
+    month, _ = UsageMonth.objects.get_or_create(month=_month())
+    UsageMonth.objects.filter(pk=month.pk).update(
+        input_tokens=F("input_tokens") + input_tokens,
+        output_tokens=F("output_tokens") + output_tokens,
+        cost=F("cost") + cost,
+        replies=F("replies") + replies,
+    )
+
+
+def usage_count(*, model: str, input_tokens: int, output_tokens: int) -> None:
+    """Count a model request that is not a reply (e.g. reading a lead) in the month's usage
+    and token budget."""
+    _usage_add(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost=usage_cost(model, input_tokens, output_tokens),
+        replies=0,
+    )
+
+
 # Statuses of messages a visitor may see (a discarded reply was never delivered).
 VISIBLE_STATUSES = (
     Message.Status.RECEIVED,
@@ -392,19 +469,76 @@ VISIBLE_STATUSES = (
 )
 
 
+def author_name(user: Any) -> str:
+    """How a team member signs their messages to visitors: first name, else full name, else
+    the part of the email before the @."""
+    if user is None:
+        return ""
+    return (
+        (user.first_name or "").strip()
+        or user.get_full_name().strip()
+        or (user.email or "").partition("@")[0]
+    )
+
+
 def message_public(message: Message) -> dict[str, Any]:
     """A stored message as a visitor's client sees it (docs/widget.md, "<message>")."""
     client_id = None
     if message.role == Message.Role.VISITOR and message.external_id:
         client_id = message.external_id.partition(":")[2] or None
+    author = None
+    if message.role == Message.Role.AGENT:
+        author = author_name(message.author) or None
     return {
         "id": message.pk,
         "role": message.role,
         "text": message.text,
         "created_at": message.created_at.isoformat() if message.created_at else None,
         "client_id": client_id,
-        "author": None,
+        "author": author,
     }
+
+
+def conversation_message_publish(message: Message) -> None:
+    """After commit: show a message for the visitor (a handoff notice, an agent's message) on
+    every open client of the conversation (`conversation.message` to its group) and send it
+    through messaging channels (`ReplyHooks.stored`)."""
+    schema = connection.schema_name  # type: ignore[attr-defined]
+    payload = message_public(message)
+    conversation_id = message.conversation_id
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            try:
+                aio.run(layer.group_send(conversation_group(schema, conversation_id), {
+                    "type": "conversation.message", "conversation_id": conversation_id,
+                    "message": payload,
+                }))  # fmt: skip
+            except Exception:
+                logger.warning("could not publish message %s", payload["id"])
+
+    transaction.on_commit(send)
+    ReplyHooks.run(ReplyHooks.stored, message)
+
+
+def conversation_mode_publish(conversation: Conversation) -> None:
+    """After commit: tell open clients of the conversation its mode changed."""
+    schema = connection.schema_name  # type: ignore[attr-defined]
+    conversation_id, mode = conversation.pk, conversation.mode
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            try:
+                aio.run(layer.group_send(conversation_group(schema, conversation_id), {
+                    "type": "conversation.mode", "conversation_id": conversation_id,
+                    "mode": mode,
+                }))  # fmt: skip
+            except Exception:
+                logger.warning("could not publish the mode of conversation %s", conversation_id)
+
+    transaction.on_commit(send)
 
 
 def conversation_messages_visible(
@@ -412,7 +546,9 @@ def conversation_messages_visible(
 ) -> list[Message]:
     """The visitor-visible messages of a conversation after id `after` (the last `limit`
     when `after` is 0), oldest first."""
-    rows = Message.objects.filter(conversation=conversation, status__in=VISIBLE_STATUSES)
+    rows = Message.objects.filter(
+        conversation=conversation, status__in=VISIBLE_STATUSES
+    ).select_related("author")
     if after:
         return list(rows.filter(id__gt=after).order_by("id")[:500])
     latest = list(rows.order_by("-id")[:limit])
@@ -444,12 +580,16 @@ def handoff_request(*, conversation: Conversation, reason: str, notice_text: str
             return HandoffResult(conversation, None, changed=False)
         now = timezone.now()
         conversation.mode = Conversation.Mode.PENDING_HUMAN
+        conversation.handoff_requested_at = now
         conversation.context = {
             **conversation.context,
             "handoff": {"requested_at": now.isoformat(), "reason": reason},
         }
         conversation.last_message_at = now
-        conversation.save(update_fields=["mode", "context", "last_message_at", "updated_at"])
+        conversation.save(
+            update_fields=["mode", "handoff_requested_at", "context", "last_message_at",
+                           "updated_at"]
+        )  # fmt: skip
         notice = Message.objects.create(
             conversation=conversation,
             channel=conversation.channel,

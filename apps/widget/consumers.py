@@ -26,12 +26,12 @@ from apps.conversations.realtime import conversation_group
 from apps.conversations.services import (
     contact_details_update,
     conversation_messages_visible,
-    handoff_request,
     message_public,
     message_receive,
     reply_in_progress,
     reply_schedule,
 )
+from apps.leads.handoff import conversation_handoff_request
 from apps.tenants.models import Company
 from apps.widget.services import (
     key_group,
@@ -439,18 +439,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 )
                 conversation = received.conversation
                 shown.append(message_public(received.message))
-            if widget_settings_get().is_open():
-                notice = _(
-                    "I've asked the team to join this conversation; a person will answer "
-                    "here shortly. Meanwhile I can keep helping you."
-                )
-            else:
-                notice = _(
-                    "Our team is outside business hours right now; a person will answer "
-                    "here as soon as they're back. Meanwhile I can keep helping you."
-                )
-            result = handoff_request(
-                conversation=conversation, reason="visitor_asked", notice_text=notice
+            result = conversation_handoff_request(
+                conversation=conversation, reason="visitor_asked", publish=False
             )
             if result.notice is not None:
                 shown.append(message_public(result.notice))
@@ -499,6 +489,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     async def widget_mode(self, event: dict[str, Any]) -> None:
         if event.get("conversation_id"):
             await self._join(event["conversation_id"])
+        await self._send({"type": "mode", "mode": event["mode"]})
+
+    async def conversation_message(self, event: dict[str, Any]) -> None:
+        """A message for the visitor outside a reply: an agent's, a handoff notice."""
+        await self._send({"type": "message", "message": event["message"]})
+
+    async def conversation_mode(self, event: dict[str, Any]) -> None:
         await self._send({"type": "mode", "mode": event["mode"]})
 
     async def widget_revoked(self, event: dict[str, Any]) -> None:

@@ -993,7 +993,7 @@ def test_two_companies_keys_never_cross(
 def test_a_person_taking_over_while_the_reply_is_generated_gets_no_bot_answer(
     api: Api, live: LiveStack, fake: FakeOpenAI, db_access: Any
 ) -> None:
-    payload = ask("Quiero hablar con una persona")
+    payload = ask("¿Tienen planes para empresas?")
 
     def take_over(body: dict[str, Any]) -> str:
         in_company(
@@ -1097,7 +1097,13 @@ def test_the_openapi_schema_is_valid_and_describes_every_endpoint(api: Api) -> N
     assert schema["openapi"].startswith("3.")
     assert schema["info"]["title"] == "CHAPI API"
     paths = schema["paths"]
-    assert set(paths) == {"/v1/chat", "/v1/conversations", "/v1/conversations/{id}"}
+    assert set(paths) == {
+        "/v1/chat",
+        "/v1/conversations",
+        "/v1/conversations/{id}",
+        "/v1/leads",
+        "/v1/leads/{id}",
+    }
     expected = {
         ("/v1/chat", "post"): {"200", "400", "401", "403", "413", "429", "503"},
         ("/v1/conversations", "get"): {"200", "400", "401", "403"},

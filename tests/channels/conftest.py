@@ -329,9 +329,14 @@ def held_replies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def chat_requests(llm: FakeOpenAI) -> list[Any]:
-    return [r for r in llm.requests if r.path == "/v1/chat/completions"]
+    return [r for r in llm.requests if r.path == "/v1/chat/completions" and not _reads_lead(r)]
 
 
 def user_texts(request: Any) -> list[str]:
     """The user turns a chat completion request carried, in order."""
     return [str(m.get("content")) for m in request.json["messages"] if m.get("role") == "user"]
+
+
+def _reads_lead(request: Any) -> bool:
+    """The model's structured reading of a lead (apps.leads.extract_model), not a reply."""
+    return bool((request.json or {}).get("response_format"))

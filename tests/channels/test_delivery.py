@@ -213,7 +213,7 @@ def test_a_reply_a_person_overtook_is_discarded_at_send_time(
 
     monkeypatch.setattr(ReplyHooks, "stored", [takeover, *ReplyHooks.stored])
 
-    line.write("quiero hablar con alguien")
+    line.write("quiero saber los precios")
 
     assert len(chat_requests(llm)) == 1  # the reply was generated…
     assert line.sent() == [] and line.requests() == 0  # …and never sent

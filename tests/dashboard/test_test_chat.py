@@ -307,10 +307,15 @@ def test_the_companys_model_answers_with_the_composed_prompt(
     page = client.get(PAGE)
     prompt = page.context["system_prompt"]
     assert "Lupita" in prompt
-    assert request.json["messages"] == [
-        {"role": "system", "content": prompt},
-        {"role": "user", "content": "Hola"},
-    ]
+    # The page shows the prompt the next message will be sent with: the same, except that the
+    # lead's state moved on (the assistant asked about the need, so it will ask the budget).
+    sent = request.json["messages"][0]["content"]
+    base, _, lead_sent = sent.partition("\n\nLead qualification")
+    shown_base, _, lead_shown = prompt.partition("\n\nLead qualification")
+    assert base == shown_base
+    assert "ask about need only" in lead_sent
+    assert "ask about budget only" in lead_shown
+    assert request.json["messages"][1:] == [{"role": "user", "content": "Hola"}]
     html = page.content.decode()
     assert "Model in use: OpenAI-compatible: gpt-4o-mini" in html
     assert "<dt>Provider</dt><dd>openai</dd>" in html

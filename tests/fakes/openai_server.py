@@ -17,7 +17,7 @@ What a chat completion answers, first match wins:
 1. the request has `tools` and a tool call is queued (`queue_tool_call`): `tool_calls`,
    `finish_reason="tool_calls"`;
 2. `response_format` is json_schema/json_object and JSON is queued (`queue_json`): that JSON;
-3. a queued reply (`queue_reply`);
+3. a queued reply (`queue_reply`), for a request that does not ask for JSON;
 4. `responder(request_json)` when set (it runs on the server's thread: keep it quick);
 5. json_schema/json_object: the smallest object valid for the schema (required properties only:
    "" / 0 / false / [] / null, nested objects recursively, first enum/anyOf choice, local $refs);
@@ -493,7 +493,7 @@ class FakeOpenAI(LocalServer):
                 return _Answer(None, self._tool_calls.popleft())
             if json_mode and self._json:
                 return _Answer(json.dumps(self._json.popleft(), ensure_ascii=False))
-            if self._replies:
+            if self._replies and not json_mode:
                 return _Answer(self._replies.popleft())
         responder = self.responder
         if responder is not None:

@@ -102,6 +102,7 @@ class OpenAIProvider:
     def __init__(self, *, api_key: str, base_url: str) -> None:
         self.api_key = api_key
         self.base_url = base_url
+        self.last_usage = Usage()  # of the last complete_json call
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         client = _client(self.api_key, self.base_url)
@@ -147,6 +148,11 @@ class OpenAIProvider:
                     "json_schema": {"name": name, "schema": schema, "strict": True},
                 },
             )
+            if response.usage is not None:
+                self.last_usage = Usage(
+                    input_tokens=response.usage.prompt_tokens,
+                    output_tokens=response.usage.completion_tokens,
+                )
             content = response.choices[0].message.content or "{}"
             data = json.loads(content)
         except Exception as exc:

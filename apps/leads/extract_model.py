@@ -1,0 +1,97 @@
+"""The model's structured reading of a conversation into its lead (JSON schema output), for
+what needs understanding: the need in a sentence, a budget or timeline said loosely, a role.
+Runs after the reply, on the `llm` queue, only when the company uses a model."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection
+
+from apps.assistants.prompting import assistant_config_load
+from apps.assistants.providers.base import ChatMessage, CompletionRequest, ProviderError
+from apps.assistants.providers.openai import OpenAIProvider
+from apps.assistants.services import assistant_profile_get
+from apps.conversations.models import Message
+from apps.conversations.services import budget_exhausted, usage_count
+from apps.leads.services import MODEL_INSTRUCTIONS, MODEL_SCHEMA, lead_model_apply
+from chapi import aio
+
+logger = logging.getLogger(__name__)
+
+TRANSCRIPT_MESSAGES = 20
+MAX_TOKENS = 300
+
+
+def lead_model_extract(*, message_id: int) -> list[str]:
+    """Ask the company's model what the visitor said about themselves up to `message_id` and
+    apply it with source "model". A provider error is logged and skipped: the exact readings
+    are already applied, and the next message tries again. Returns the changed fields."""
+    message = Message.objects.select_related("conversation").filter(pk=message_id).first()
+    if message is None or message.role != Message.Role.VISITOR:
+        return []
+    company = connection.tenant  # type: ignore[attr-defined]
+    config = assistant_config_load(profile=assistant_profile_get(), company_name=company.name)
+    if config.provider != "openai" or not model_reading_useful(message):
+        return []
+    if budget_exhausted(config):
+        return []
+    rows = list(
+        Message.objects.filter(
+            conversation_id=message.conversation_id,
+            id__lte=message.pk,
+            role__in=[Message.Role.VISITOR, Message.Role.ASSISTANT, Message.Role.AGENT],
+            status__in=[Message.Status.RECEIVED, Message.Status.COMPLETED],
+        )
+        .order_by("-id")
+        .values_list("role", "text")[:TRANSCRIPT_MESSAGES]
+    )
+    rows.reverse()
+    transcript = "\n".join(
+        f"{'Visitor' if role == Message.Role.VISITOR else 'Seller'}: {text}" for role, text in rows
+    )
+    request = CompletionRequest(
+        messages=(
+            ChatMessage("system", MODEL_INSTRUCTIONS),
+            ChatMessage("user", transcript),
+        ),
+        model=config.model,
+        max_tokens=MAX_TOKENS,
+        temperature=0,
+    )
+    provider = OpenAIProvider(api_key=config.api_key, base_url=config.base_url)
+    try:
+        answer = aio.run(provider.complete_json(request, schema=MODEL_SCHEMA, name="lead"))
+    except ProviderError as exc:
+        logger.info("lead reading by the model skipped: %s", exc.reason)
+        return []
+    usage = provider.last_usage
+    usage_count(model=config.model, input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens)  # fmt: skip
+    return lead_model_apply(message=message, data=answer)
+
+
+# What only understanding can read; email, phone and exact amounts are read by rules.
+_MODEL_FIELDS = ("need", "role", "company_name", "budget", "timeline", "name")
+MIN_WORDS = 4
+
+
+def model_reading_useful(message: Message) -> bool:
+    """Spend a model request only when the company allows it, the message says something
+    (a few words at least) and the lead still misses something the model could read."""
+    from apps.leads.services import lead_for_conversation, lead_settings_get
+
+    if len(message.text.split()) < MIN_WORDS or not lead_settings_get().model_reading:
+        return False
+    lead = lead_for_conversation(message.conversation_id)
+    if lead is None:
+        return True
+    known = {
+        "need": bool(lead.need),
+        "role": bool(lead.role),
+        "company_name": bool(lead.company_name),
+        "budget": lead.budget_amount is not None,
+        "timeline": bool(lead.timeline),
+        "name": bool(lead.name),
+    }
+    return not all(known[field] for field in _MODEL_FIELDS)
