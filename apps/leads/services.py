@@ -144,7 +144,7 @@ def _current(lead: Lead, field: str) -> Any:
         if not lead.timeline and lead.timeline_date is None:
             return None
         return {"text": lead.timeline, "date": lead.timeline_date}
-    return getattr(lead, field)
+    return getattr(lead, field) or None
 
 
 def _display(field: str, value: Any) -> str:
