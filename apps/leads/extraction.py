@@ -5,7 +5,7 @@ what the visitor said explicitly about themselves: e-mail, phone, budget, timeli
 title and company. It is pure: no database, no network, no clock (the caller passes `today`), and
 the same input always gives the same output. It reads only what a person would read as such
 and leaves a field empty rather than guess; the rules and the decisions behind them are in
-docs/leads-extraction.md.
+docs/leads/extraction.md.
 
 Matching is accent- and case-insensitive: the message is folded (lower case, accents and tildes
 dropped, one character for one character) so that spans found in the folded text are spans of
