@@ -8,6 +8,7 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path, re_path
 
+from apps.leads.consumers import InboxConsumer
 from apps.widget.consumers import WidgetConsumer
 
 
@@ -20,5 +21,6 @@ class NoSuchSocket(AsyncWebsocketConsumer):
 
 websocket_urlpatterns: list[Any] = [
     path("ws/widget/", WidgetConsumer.as_asgi()),
+    path("ws/dashboard/", InboxConsumer.as_asgi()),
     re_path(r"", NoSuchSocket.as_asgi()),
 ]

@@ -23,9 +23,12 @@ class NavItem:
 NAVIGATION: list[NavItem] = [
     NavItem(_("Home"), "/dashboard/"),
     NavItem(_("Team"), "/dashboard/team/"),
+    NavItem(_("Leads"), "/dashboard/leads/"),
+    NavItem(_("Inbox"), "/dashboard/inbox/"),
     NavItem(_("Assistant"), "/dashboard/assistant/test/", roles=ASSISTANT_TEST_ROLES),
     NavItem(_("Web widget"), "/dashboard/widget/", roles=MANAGER_ROLES),
     NavItem(_("Channels"), "/dashboard/channels/", roles=MANAGER_ROLES),
+    NavItem(_("Lead settings"), "/dashboard/leads/settings/", roles=MANAGER_ROLES),
     NavItem(_("API"), "/dashboard/api-keys/", roles=MANAGER_ROLES),
     NavItem(_("Settings"), "/admin/", roles=MANAGER_ROLES),
 ]

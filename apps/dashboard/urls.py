@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.dashboard import channels, views, widget
+from apps.dashboard import channels, inbox, views, widget
+from apps.dashboard import lead_settings as lead_settings_views
 
 app_name = "dashboard"
 
@@ -26,4 +27,25 @@ urlpatterns = [
     ),
     path("widget/keys/<int:pk>/", widget.widget_key_detail, name="widget_key"),
     path("widget/keys/<int:pk>/revoke/", widget.widget_key_revoke_view, name="widget_key_revoke"),
+    path("leads/settings/", lead_settings_views.lead_settings_home, name="lead_settings"),
+    path("leads/", inbox.leads_list, name="leads"),
+    path("leads/export.csv", inbox.leads_export, name="leads_export"),
+    path("leads/conversations.csv", inbox.conversations_export, name="conversations_export"),
+    path("leads/<int:pk>/", inbox.lead_detail, name="lead"),
+    path("leads/<int:pk>/<slug:action>/", inbox.lead_action, name="lead_action"),
+    path("inbox/", inbox.inbox, name="inbox"),
+    path("inbox/conversations/<int:pk>/", inbox.conversation_detail, name="conversation"),
+    path(
+        "inbox/conversations/<int:pk>/<slug:action>/",
+        inbox.conversation_action,
+        name="conversation_action",
+    ),
+    path(
+        "leads/settings/test/", lead_settings_views.lead_webhook_test_view, name="lead_webhook_test"
+    ),
+    path(
+        "leads/settings/deliveries/<int:pk>/resend/",
+        lead_settings_views.lead_webhook_resend_view,
+        name="lead_webhook_resend",
+    ),
 ]

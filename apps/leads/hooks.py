@@ -11,6 +11,7 @@ from apps.conversations.generation import GenerationResult
 from apps.conversations.models import Conversation, Message
 from apps.leads import handoff
 from apps.leads.models import Lead
+from apps.leads.realtime import inbox_publish
 from apps.leads.services import (
     lead_asked_record,
     lead_for_conversation,
@@ -26,8 +27,14 @@ UNANSWERED_LIMIT = 2
 
 
 def on_unanswered(message_id: int) -> None:
+    """A visitor message no reply task handles (a person has the conversation): read it into
+    the lead, and show it at once to the agents watching the conversation."""
     from apps.leads.tasks import message_process_task
 
+    conversation_id = (
+        Message.objects.filter(pk=message_id).values_list("conversation_id", flat=True).first()
+    )
+    inbox_publish("message.created", conversation_id=conversation_id)
     try:
         message_process_task.delay(message_id)
     except Exception:
@@ -39,6 +46,7 @@ def on_received(visitor: Message) -> None:
     words, or when a qualified lead asks for a price and the company's rules say so."""
     processed = lead_message_process(message=visitor)
     conversation = visitor.conversation
+    inbox_publish("message.created", conversation_id=conversation.pk)
     if conversation.mode != Conversation.Mode.BOT:
         return
     reason = ""

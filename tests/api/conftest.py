@@ -31,8 +31,8 @@ from django_tenants.utils import schema_exists, tenant_context
 from apps.api.models import ApiKey
 from apps.api.services import api_key_create, api_key_revoke
 from apps.assistants.services import assistant_profile_get
-from apps.leads.models import LeadSettings
 from apps.audit.services import SYSTEM
+from apps.leads.models import LeadSettings
 from apps.tenants.models import Company, Domain
 from apps.tenants.services import company_create
 from tests.fakes.openai_server import FakeOpenAI
