@@ -105,6 +105,9 @@ class Lead(models.Model):
             models.Index(fields=["owner", "-updated_at"], name="lead_owner_updated"),
             models.Index(fields=["stage", "-score"], name="lead_stage_score"),
             models.Index(fields=["source_channel", "-updated_at"], name="lead_channel_updated"),
+            models.Index(fields=["name", "id"], name="lead_name"),
+            # Where PostgreSQL has pg_trgm, migration 0002 also adds trigram indexes for the
+            # inbox's search (name, email, phone, company).
         ]
 
     def __str__(self) -> str:
