@@ -470,15 +470,12 @@ VISIBLE_STATUSES = (
 
 
 def author_name(user: Any) -> str:
-    """How a team member signs their messages to visitors: first name, else full name, else
-    the part of the email before the @."""
+    """How a team member signs their messages to visitors: the first word of their name, else
+    the part of the email before the @ (never the whole address)."""
     if user is None:
         return ""
-    return (
-        (user.first_name or "").strip()
-        or user.get_full_name().strip()
-        or (user.email or "").partition("@")[0]
-    )
+    name = (getattr(user, "name", "") or "").split()
+    return name[0] if name else (user.email or "").partition("@")[0]
 
 
 def message_public(message: Message) -> dict[str, Any]:

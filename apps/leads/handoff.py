@@ -36,16 +36,33 @@ from apps.leads.realtime import inbox_publish
 logger = logging.getLogger(__name__)
 
 # A visitor asking for a person in plain words (Spanish or English, with or without accents).
+# Three shapes: a verb of talking or passing on aimed at a person ("hablar con un asesor",
+# "me pasas con alguien", "transfer me to sales"); wanting a person where the noun ends the
+# request ("necesito un asesor", but not "necesito un agente aduanal para importar", a
+# service); and a person qualified as real or human ("un ser humano", "a live agent").
+_PERSON_ES = (
+    r"(una?\s+|el\s+|la\s+|los\s+|las\s+|tu\s+|su\s+)?(ser\s+humano|persona|humano|humana|"
+    r"asesor|asesora|asesores|agente|agentes|ejecutivo|ejecutiva|vendedor|vendedora|"
+    r"representante|alguien|operador|operadora|encargado|encargada|equipo\s+de\s+ventas|"
+    r"ventas|soporte)"
+)
+_PERSON_EN = (
+    r"(a\s+|an\s+|the\s+|your\s+|some\s+)?(human|person|agent|representative|rep|"
+    r"someone|somebody|some\s+one|sales(\s*(person|rep|team))?|support|operator|"
+    r"real\s+person|manager)"
+)
 _ASKS_FOR_PERSON = re.compile(
     r"\b("
-    r"(hablar|habla|comunicarme|comunicar|chatear|contactar)\s+(con|a)\s+(una?\s+)?"
-    r"(persona|humano|humana|asesor|asesora|agente|ejecutivo|ejecutiva|vendedor|vendedora|"
-    r"representante|alguien|operador|operadora)|"
-    r"(persona|agente|asesor)\s+(real|humano|humana)|"
-    r"(quiero|necesito|pasame|p[aá]same|comun[ií]came)\s+(con\s+)?(una?\s+)?"
-    r"(asesor|asesora|humano|persona|agente|ejecutivo)|"
-    r"(talk|speak|chat)\s+(to|with)\s+(a\s+|an\s+|some\s*one|somebody|your\s+)?"
-    r"(human|person|agent|representative|rep|someone|sales\s*(person|rep)?|real\s+person)|"
+    r"(hablar|habla|hablo|platicar|platico|conversar|comunicarme|comunicar|chatear|contactar|"
+    r"me\s+pasas|me\s+pas[aá]s|pasame|p[aá]same|me\s+comunicas|me\s+comunic[aá]s|"
+    r"comun[ií]came|me\s+transfieres|transfi[eé]reme|me\s+conectas|con[eé]ctame|"
+    r"me\s+contactas)\s+(con|a)\s+" + _PERSON_ES + r"|"
+    r"(quiero|necesito|prefiero)\s+(una?\s+)?"
+    r"(asesor|asesora|humano|persona|agente|ejecutivo|ejecutiva|ser\s+humano)"
+    r"(?=\s*($|[.,;:!?¡¿)]|por\s+favor|ya\b|ahora|que\b|real|humano|de\s+ventas|de\s+verdad))|"
+    r"(persona|agente|asesor|asesora)\s+(real|humano|humana)|ser\s+humano|atenci[oó]n\s+humana|"
+    r"(talk|speak|chat)\s+(to|with)\s+" + _PERSON_EN + r"|"
+    r"(connect|transfer|put)\s+me\s+(through\s+)?(to|with)\s+" + _PERSON_EN + r"|"
     r"(real|live)\s+(person|human|agent)|human\s+agent|customer\s+service\s+rep"
     r")\b",
     re.IGNORECASE,

@@ -85,7 +85,11 @@ def on_generated(reply: Message, result: GenerationResult) -> None:
             lead_asked_record(lead=lead, field=missing[0])
     conversation = Conversation.objects.get(pk=reply.conversation_id)
     if result.provider == "offline":
-        if (
+        if result.offline_intent == "handoff" and conversation.mode == Conversation.Mode.BOT:
+            # The responder told the visitor a person is coming (they accepted its offer after
+            # an answer it did not have, or a health emergency): make it true.
+            handoff.conversation_handoff_request(conversation=conversation, reason="visitor_asked")
+        elif (
             result.offline_intent == "unknown"
             and conversation.mode == Conversation.Mode.BOT
             and _unanswered_in_a_row(reply) >= UNANSWERED_LIMIT
@@ -146,12 +150,16 @@ def _missing(lead: Lead) -> list[str]:
 
 def _unanswered_in_a_row(reply: Message) -> int:
     """How many of the assistant's latest replies, up to `reply`, could not answer."""
-    intents = Message.objects.filter(
-        conversation_id=reply.conversation_id,
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.COMPLETED,
-        id__lte=reply.pk,
-    ).order_by("-id").values_list("intent", flat=True)[:UNANSWERED_LIMIT]
+    intents = (
+        Message.objects.filter(
+            conversation_id=reply.conversation_id,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.COMPLETED,
+            id__lte=reply.pk,
+        )
+        .order_by("-id")
+        .values_list("intent", flat=True)[:UNANSWERED_LIMIT]
+    )
     count = 0
     for intent in intents:
         if intent != "unknown":
