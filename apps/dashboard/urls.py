@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.dashboard import channels, inbox, views, widget
+from apps.dashboard import channels, inbox, notifications, views, widget
 from apps.dashboard import lead_settings as lead_settings_views
 
 app_name = "dashboard"
@@ -34,6 +34,13 @@ urlpatterns = [
     path("leads/<int:pk>/", inbox.lead_detail, name="lead"),
     path("leads/<int:pk>/<slug:action>/", inbox.lead_action, name="lead_action"),
     path("inbox/", inbox.inbox, name="inbox"),
+    path("notifications/", notifications.notifications_home, name="notifications"),
+    path(
+        "notifications/read-all/",
+        notifications.notifications_read_all_view,
+        name="notifications_read_all",
+    ),
+    path("notifications/<int:pk>/", notifications.notification_open_view, name="notification_open"),
     path("inbox/conversations/<int:pk>/", inbox.conversation_detail, name="conversation"),
     path(
         "inbox/conversations/<int:pk>/<slug:action>/",

@@ -217,3 +217,19 @@ def _send(message: EmailMultiAlternatives, lead_id: int) -> None:
     except Exception:
         # Notifications and the webhook went out; the email is best effort (SMTP outage).
         logger.exception("could not email the team about qualified lead %s", lead_id)
+
+
+def notification_open(*, user: User, pk: int) -> Notification | None:
+    """Mark one of `user`'s notifications read and return it (None: not theirs, or gone)."""
+    notification = Notification.objects.filter(pk=pk, user=user).first()
+    if notification is not None and notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    return notification
+
+
+def notifications_read_all(*, user: User) -> int:
+    """Mark every unread notification of `user` read; how many were."""
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )

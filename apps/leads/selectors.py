@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.accounts.models import MANAGER_ROLES, Membership, Role
 from apps.conversations.models import Channel, Conversation, Message
-from apps.leads.models import Lead, LeadEvent, Stage
+from apps.leads.models import Lead, LeadEvent, Notification, Stage
 
 PAGE_SIZE = 50
 # The list counts at most this many matches ("10,000+"): an exact count of a large filtered
@@ -428,3 +428,15 @@ def conversations_for_export(
     if leads is not None:
         conversations = conversations.filter(contact__lead__in=leads.values("pk"))
     return conversations
+
+
+NOTIFICATIONS_LIMIT = 50
+
+
+def notifications_unread_count(*, user_id: int) -> int:
+    return Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
+
+
+def notifications_for(*, user_id: int, limit: int = NOTIFICATIONS_LIMIT) -> list[Notification]:
+    """A member's latest notifications, newest first (their own only)."""
+    return list(Notification.objects.filter(user_id=user_id)[:limit])
