@@ -82,13 +82,20 @@
   var list = document.getElementById("conversation-messages");
   var streaming = {};
 
+  // Where to fetch from: after the last message shown, or just before the first one still being
+  // written (shown while its reply was generating), so its final text replaces it.
   function lastMessageId() {
     var items = list ? list.querySelectorAll("[data-message-id]") : [];
     var last = 0;
+    var unsettled = 0;
     for (var i = 0; i < items.length; i++) {
-      last = Math.max(last, Number(items[i].getAttribute("data-message-id")) || 0);
+      var id = Number(items[i].getAttribute("data-message-id")) || 0;
+      last = Math.max(last, id);
+      if (items[i].getAttribute("data-status") === "generating" && (!unsettled || id < unsettled)) {
+        unsettled = id;
+      }
     }
-    return last;
+    return unsettled ? unsettled - 1 : last;
   }
 
   function loadNewMessages() {
@@ -168,7 +175,38 @@
     }
   }
 
+  // The top bar's unread count, on every inbox page (templates/dashboard/_notification_badge.html).
+  function refreshBadge() {
+    var badge = document.getElementById("notification-badge");
+    if (!badge) {
+      return;
+    }
+    fetch(badge.getAttribute("href") + "?fragment=badge", {
+      credentials: "same-origin",
+      headers: { "X-Requested-With": "fetch" }
+    }).then(function (response) {
+      if (!response.ok) {
+        throw new Error("HTTP " + response.status);
+      }
+      return response.text();
+    }).then(function (html) {
+      var template = document.createElement("template");
+      template.innerHTML = html;  // server-rendered, escaped by Django's templates
+      var fresh = template.content.getElementById("notification-badge");
+      var current = document.getElementById("notification-badge");
+      if (fresh && current) {
+        current.replaceWith(fresh);
+      }
+    }).catch(function () { /* the next event or reload catches up */ });
+  }
+
   function onInboxEvent(event) {
+    if (event.kind === "notification" || event.kind === "queue.changed") {
+      soon("badge", refreshBadge);
+      if (kind === "notifications") {
+        soon("list", function () { replaceById("notification-list", "list"); });
+      }
+    }
     var mentionsConversation = event.conversation_id && (
       event.conversation_id === conversationId || conversationIds.indexOf(event.conversation_id) >= 0
     );
@@ -257,6 +295,43 @@
       });
     });
   }
+
+  // --- Take, take over, hand back, close without a reload ------------------------------------
+  // The status part is replaced on every change, so its forms are found by delegation.
+
+  document.addEventListener("submit", function (submit) {
+    var form = submit.target;
+    if (!form.closest || !form.closest("#conversation-status") || !window.fetch || !window.FormData) {
+      return;
+    }
+    submit.preventDefault();
+    var errorBox = document.getElementById("status-error");
+    var buttons = form.querySelectorAll("button");
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].disabled = true;
+    }
+    fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      credentials: "same-origin",
+      headers: { Accept: "application/json" }
+    }).then(function (response) {
+      return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+    }).then(function (result) {
+      if (errorBox) {
+        errorBox.textContent = result.ok ? "" : (result.body.error || "");
+        errorBox.hidden = result.ok;
+      }
+      if (result.ok && !document.getElementById("reply-form")) {
+        window.location.reload();  // the page may now offer a reply box
+        return;
+      }
+      replaceById("conversation-status", "status");
+      loadNewMessages();
+    }).catch(function () {
+      form.submit();
+    });
+  });
 
   // --- CSV exports with progress ---------------------------------------------------------------
 

@@ -606,7 +606,9 @@ def test_another_companys_leads_and_conversations_are_not_found(
     assert client.post(f"{LEADS}{beta_lead.pk}/stage/", {"stage": "won"}).status_code == 404
     assert client.get(f"{INBOX}conversations/{beta_conversation.pk}/").status_code == 404
     assert client.post(f"{INBOX}conversations/{beta_conversation.pk}/take/").status_code == 404
-    assert str(beta_conversation.pk) not in text(client.get(INBOX, {"fragment": "queue"}))
+    queue = text(client.get(INBOX, {"fragment": "queue"}))
+    assert "Beta Secret" not in queue
+    assert f'data-conversation-id="{beta_conversation.pk}"' not in queue
     # Alpha's session means nothing on beta's host.
     alpha_session_on_beta = logged_in(alpha, owner(alpha))
     alpha_session_on_beta.defaults["HTTP_HOST"] = f"{beta.slug}.localhost"
