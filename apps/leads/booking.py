@@ -136,7 +136,6 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "Sin problema. Cuando quieras agendar %(step)s, solo dime.",
     ),
     "at": (gettext_noop("at"), "a las"),
-    "at_one": (gettext_noop("at"), "a la"),
     "zone": (gettext_noop("%(zone)s time"), "hora de %(zone)s"),
     # Emails.
     "subject_visitor": (
@@ -218,7 +217,8 @@ def _day_text(at: datetime, lang: str) -> str:
 
 def _when_text(at: datetime, lang: str) -> str:
     """'jueves 3 de diciembre a las 10:00', 'Thursday, December 3 at 10:00 AM'."""
-    at_word = _say(lang, "at_one" if at.hour == 1 else "at")
+    # Spanish says "a la 1:00" but "a las 10:00": one msgid cannot carry both.
+    at_word = ("a la" if at.hour == 1 else "a las") if lang == "es" else _say(lang, "at")
     return f"{_day_text(at, lang)} {at_word} {_time_text(at, lang)}"
 
 
