@@ -33,15 +33,16 @@
 
   // --- Fragments -------------------------------------------------------------------------
 
-  function fragmentUrl(name, extra) {
-    var params = new URLSearchParams(window.location.search);
+  // A part of this page (with its query string), or of the page at `path`.
+  function fragmentUrl(name, extra, path) {
+    var params = new URLSearchParams(path ? "" : window.location.search);
     params.set("fragment", name);
     Object.keys(extra || {}).forEach(function (key) { params.set(key, extra[key]); });
-    return window.location.pathname + "?" + params.toString();
+    return (path || window.location.pathname) + "?" + params.toString();
   }
 
-  function fetchFragment(name, extra) {
-    return fetch(fragmentUrl(name, extra), {
+  function fetchFragment(name, extra, path) {
+    return fetch(fragmentUrl(name, extra, path), {
       credentials: "same-origin",
       headers: { "X-Requested-With": "fetch" }
     }).then(function (response) {
@@ -56,8 +57,8 @@
     });
   }
 
-  function replaceById(id, name) {
-    return fetchFragment(name).then(function (content) {
+  function replaceById(id, name, path) {
+    return fetchFragment(name, null, path).then(function (content) {
       var fresh = content.getElementById ? content.getElementById(id) : content.querySelector("#" + id);
       var current = document.getElementById(id);
       if (fresh && current) {
@@ -178,26 +179,9 @@
   // The top bar's unread count, on every inbox page (templates/dashboard/_notification_badge.html).
   function refreshBadge() {
     var badge = document.getElementById("notification-badge");
-    if (!badge) {
-      return;
+    if (badge) {
+      replaceById("notification-badge", "badge", badge.getAttribute("href"));
     }
-    fetch(badge.getAttribute("href") + "?fragment=badge", {
-      credentials: "same-origin",
-      headers: { "X-Requested-With": "fetch" }
-    }).then(function (response) {
-      if (!response.ok) {
-        throw new Error("HTTP " + response.status);
-      }
-      return response.text();
-    }).then(function (html) {
-      var template = document.createElement("template");
-      template.innerHTML = html;  // server-rendered, escaped by Django's templates
-      var fresh = template.content.getElementById("notification-badge");
-      var current = document.getElementById("notification-badge");
-      if (fresh && current) {
-        current.replaceWith(fresh);
-      }
-    }).catch(function () { /* the next event or reload catches up */ });
   }
 
   function onInboxEvent(event) {

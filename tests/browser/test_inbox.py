@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.db import connections
 
-from tests.browser.conftest import CHROMIUM_ARGS
 from tests.browser.inbox_live import (
     LeadSpec,
     TeamMember,
@@ -33,10 +31,10 @@ from tests.browser.inbox_live import (
     translated,
 )
 from tests.browser.widget_live import (
-    HOST_RESOLVER_RULES,
     Console,
     Widget,
     WidgetStack,
+    chromium_open,
     last_user_text,
     reply_for,
     widget_stack_run,
@@ -64,29 +62,8 @@ PROGRESS = "%%(done)s / %%(total)s rows"
 
 @pytest.fixture(scope="module")
 def chromium(chromium_executable: str) -> Iterator[Any]:
-    """One headless Chromium for the module (as in test_widget.py: the async-unsafe check is
-    off while it is open, and the tests do no ORM work on this thread)."""
-    try:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright package is not installed")
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        try:
-            browser = playwright.chromium.launch(
-                executable_path=chromium_executable,
-                headless=True,
-                args=[*CHROMIUM_ARGS, HOST_RESOLVER_RULES],
-            )
-        except PlaywrightError as exc:
-            first_line = exc.message.strip().splitlines()[0] if exc.message.strip() else exc
-            pytest.skip(f"Playwright cannot launch {chromium_executable}: {first_line}")
-        try:
-            yield browser
-        finally:
-            connections.close_all()
-            browser.close()
+    with chromium_open(chromium_executable) as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")

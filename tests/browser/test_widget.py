@@ -17,15 +17,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.db import connections
 
-from tests.browser.conftest import CHROMIUM_ARGS
 from tests.browser.widget_live import (
-    HOST_RESOLVER_RULES,
     OFFLINE,
     Console,
     Widget,
     WidgetStack,
+    chromium_open,
     last_user_text,
     reply_for,
     streamed_texts,
@@ -46,36 +44,8 @@ XSS_IMG = '<img src=x onerror="window.__pwned=1">'
 
 @pytest.fixture(scope="module")
 def chromium(chromium_executable: str) -> Iterator[Any]:
-    """One headless Chromium for the module; every test opens its own contexts.
-
-    While Playwright's sync API is open it keeps an event loop set on this thread, so Django
-    takes every ORM call here for one made from async code, pytest-django's own included
-    (entering and rolling back each test's transaction). The tests do no ORM work on this
-    thread (see `committed`): the check is switched off while the browser is open."""
-    try:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright package is not installed")
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        try:
-            browser = playwright.chromium.launch(
-                executable_path=chromium_executable,
-                headless=True,
-                args=[*CHROMIUM_ARGS, HOST_RESOLVER_RULES],
-            )
-        except PlaywrightError as exc:
-            first_line = exc.message.strip().splitlines()[0] if exc.message.strip() else exc
-            pytest.skip(f"Playwright cannot launch {chromium_executable}: {first_line}")
-        try:
-            yield browser
-        finally:
-            # The connection pytest-django used on this thread while the browser was open is
-            # not the one it closes at the end (Django keeps one per event-loop context):
-            # close it now, or the test database cannot be dropped.
-            connections.close_all()
-            browser.close()
+    with chromium_open(chromium_executable) as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")

@@ -720,3 +720,44 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def chromium_open(executable: str) -> Iterator[Any]:
+    """One headless Chromium for a test module (its tests open their own contexts), able to
+    reach the shops' `*.test` names; skips the module when Playwright cannot run it.
+
+    While Playwright's sync API is open it keeps an event loop set on this thread, so Django
+    takes every ORM call here for one made from async code, pytest-django's own included
+    (entering and rolling back each test's transaction). The tests do no ORM work on this
+    thread (see `committed`): the check is switched off while the browser is open."""
+    import pytest
+
+    from tests.browser.conftest import CHROMIUM_ARGS
+
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the playwright package is not installed")
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=executable,
+                headless=True,
+                args=[*CHROMIUM_ARGS, HOST_RESOLVER_RULES],
+            )
+        except PlaywrightError as exc:
+            first_line = exc.message.strip().splitlines()[0] if exc.message.strip() else exc
+            pytest.skip(f"Playwright cannot launch {executable}: {first_line}")
+        try:
+            yield browser
+        finally:
+            # The connection pytest-django used on this thread while the browser was open is
+            # not the one it closes at the end (Django keeps one per event-loop context):
+            # close it now, or the test database cannot be dropped.
+            from django.db import connections
+
+            connections.close_all()
+            browser.close()
