@@ -151,6 +151,8 @@ TENANT_APPS = [
     "apps.leads",
     "apps.channels",
     "apps.analytics",
+    "apps.flows",
+    "apps.followups",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -282,7 +284,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.invitations_expire_dispatch",
         "schedule": 3600.0,
     },
+    "followups": {
+        "task": "followups.dispatch",
+        "schedule": env.float("FOLLOWUP_DISPATCH_SECONDS", default=60.0),
+    },
 }
+# Each company's follow-up run starts up to this many seconds after the dispatcher's tick.
+FOLLOWUP_JITTER_SECONDS = env.float("FOLLOWUP_JITTER_SECONDS", default=20.0)
 # Tests run tasks in-process; the real worker is exercised by the run command's smoke test.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 

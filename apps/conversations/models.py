@@ -25,6 +25,9 @@ class Contact(models.Model):
     email = models.EmailField(_("email"), blank=True)
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     unreachable = models.BooleanField(_("unreachable"), default=False)
+    # The contact asked for no more follow-ups ("STOP", "BAJA"): the assistant still answers
+    # when they write, but never writes first again.
+    opted_out_at = models.DateTimeField(_("opted out of follow-ups"), null=True, blank=True)
     # The lead this contact is part of (several contacts of one person share a lead).
     lead = models.ForeignKey(
         "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"

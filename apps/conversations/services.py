@@ -496,10 +496,10 @@ def message_public(message: Message) -> dict[str, Any]:
     }
 
 
-def conversation_message_publish(message: Message) -> None:
+def conversation_message_publish(message: Message, *, deliver: bool = True) -> None:
     """After commit: show a message for the visitor (a handoff notice, an agent's message) on
-    every open client of the conversation (`conversation.message` to its group) and send it
-    through messaging channels (`ReplyHooks.stored`)."""
+    every open client of the conversation (`conversation.message` to its group) and, with
+    `deliver`, send it through messaging channels (`ReplyHooks.stored`)."""
     schema = connection.schema_name  # type: ignore[attr-defined]
     payload = message_public(message)
     conversation_id = message.conversation_id
@@ -516,7 +516,44 @@ def conversation_message_publish(message: Message) -> None:
                 logger.warning("could not publish message %s", payload["id"])
 
     transaction.on_commit(send)
-    ReplyHooks.run(ReplyHooks.stored, message)
+    if deliver:
+        ReplyHooks.run(ReplyHooks.stored, message)
+
+
+def bot_message_send(
+    *,
+    conversation: Conversation,
+    text: str,
+    intent: str,
+    deliver: bool = True,
+    activity: bool = True,
+) -> Message | None:
+    """A message from the assistant that answers no visitor message (a flow's message, a
+    follow-up): stored, shown live on the conversation's open clients and, with `deliver`,
+    sent through its messaging channel. `activity=False` leaves `last_message_at` alone (a
+    follow-up is not the conversation's activity). Returns None, storing nothing, when a
+    person has the conversation or it is closed: the bot never talks over a person."""
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if locked.mode not in Conversation.BOT_ANSWERS:
+            return None
+        now = timezone.now()
+        message = Message.objects.create(
+            conversation=locked,
+            channel=locked.channel,
+            role=Message.Role.ASSISTANT,
+            text=text,
+            status=Message.Status.COMPLETED,
+            provider="flow",
+            intent=intent,
+            completed_at=now,
+        )
+        if activity:
+            Conversation.objects.filter(pk=locked.pk).update(last_message_at=message.created_at)
+        event_emit(kind="bot.message", conversation_id=locked.pk, message_id=message.pk,
+                   channel=locked.channel, intent=intent)  # fmt: skip
+        conversation_message_publish(message, deliver=deliver)
+    return message
 
 
 def conversation_mode_publish(conversation: Conversation) -> None:

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.accounts.models import Membership, Role, User
 from apps.accounts.permissions import member_required
 from apps.conversations.models import Channel, Conversation
+from apps.followups.services import followups_for_lead
 from apps.leads import exports, selectors
 from apps.leads.handoff import (
     HandoffConflict,
@@ -77,6 +78,16 @@ HANDOFF_LABELS = {
     "released": gettext_lazy("Handed back to the assistant"),
     "closed": gettext_lazy("Conversation closed"),
     "unanswered": gettext_lazy("Nobody took the conversation in time"),
+}
+
+
+FOLLOWUP_LABELS = {
+    "scheduled": gettext_lazy("Follow-up scheduled"),
+    "sent": gettext_lazy("Follow-up sent"),
+    "cancelled": gettext_lazy("Follow-up cancelled"),
+    "skipped": gettext_lazy("Follow-up skipped"),
+    "failed": gettext_lazy("Follow-up failed"),
+    "unknown": gettext_lazy("Follow-up outcome unknown"),
 }
 
 
@@ -273,6 +284,13 @@ def _event_rows(events: list[LeadEvent]) -> list[dict[str, Any]]:
         if event.kind == LeadEvent.Kind.HANDOFF:
             detail = str(HANDOFF_LABELS.get(new, new))
             old, new = "", ""
+        elif event.kind == LeadEvent.Kind.FOLLOWUP:
+            detail = str(FOLLOWUP_LABELS.get(new, new))
+            reason = (event.data or {}).get("reason") or (event.data or {}).get("due_at") or ""
+            old, new = "", str(reason)
+        elif event.kind == LeadEvent.Kind.FLOW:
+            detail = str((event.data or {}).get("trigger") or "")
+            old = ""
         rows.append(
             {
                 "event": event,
@@ -302,6 +320,7 @@ def _lead_context(request: HttpRequest, member: Membership, lead: Lead) -> dict[
         "stages": Stage.choices,
         "owners": selectors.members_assignable() if manager else [],
         "conversation_ids": ",".join(str(p.conversation.pk) for p in parts),
+        "followups": followups_for_lead(lead.pk),
     }
 
 

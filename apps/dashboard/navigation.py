@@ -25,6 +25,7 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("Team"), "/dashboard/team/"),
     NavItem(_("Leads"), "/dashboard/leads/"),
     NavItem(_("Inbox"), "/dashboard/inbox/"),
+    NavItem(_("Flows"), "/dashboard/flows/"),
     NavItem(_("Assistant"), "/dashboard/assistant/test/", roles=ASSISTANT_TEST_ROLES),
     NavItem(_("Web widget"), "/dashboard/widget/", roles=MANAGER_ROLES),
     NavItem(_("Channels"), "/dashboard/channels/", roles=MANAGER_ROLES),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.dashboard import channels, inbox, notifications, views, widget
+from apps.dashboard import channels, flows, inbox, notifications, views, widget
 from apps.dashboard import lead_settings as lead_settings_views
 
 app_name = "dashboard"
@@ -35,6 +35,15 @@ urlpatterns = [
     path("leads/<int:pk>/<slug:action>/", inbox.lead_action, name="lead_action"),
     path("inbox/", inbox.inbox, name="inbox"),
     path("notifications/", notifications.notifications_home, name="notifications"),
+    path("flows/", flows.flows_home, name="flows"),
+    path("flows/versions/<int:number>/", flows.flow_version_view, name="flow_version"),
+    path(
+        "flows/versions/<int:number>/restore/",
+        flows.flow_version_restore_view,
+        name="flow_version_restore",
+    ),
+    path("flows/followups/", flows.followup_settings_view, name="followup_settings"),
+    path("followups/<int:pk>/cancel/", flows.followup_cancel_view, name="followup_cancel"),
     path(
         "notifications/read-all/",
         notifications.notifications_read_all_view,

@@ -138,6 +138,9 @@ class LeadEvent(models.Model):
         NOTIFIED = "notified", _("Team notified")
         HANDOFF = "handoff", _("Handoff")
         MERGED = "merged", _("Merged")
+        FLOW = "flow", _("Flow")
+        FOLLOWUP = "followup", _("Follow-up")
+        OPTED_OUT = "opted_out", _("Opted out of follow-ups")
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)

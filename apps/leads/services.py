@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -56,6 +57,29 @@ _MAX_LENGTH = {
 # Stages a lead moves through by itself; later ones are set by people (or a booking).
 _EARLY_STAGES = {Stage.NEW}
 _CONTEXT_KEYS = re.compile(r"^(utm_\w+|referrer|ref|gclid|fbclid|campaign|user_type)$")
+
+
+class LeadHooks:
+    """What other apps plug into lead changes (registered in their AppConfig.ready).
+
+    - `changed(lead_id, kind, old, new)`: after commit, when the score (`kind="score"`, ints)
+      or the stage (`kind="stage"`, stage values) changed, e.g. to run flows.
+
+    Hooks must not raise; a failing hook is logged and skipped."""
+
+    changed: list[Callable[[int, str, Any, Any], None]] = []
+
+    @classmethod
+    def after_commit(cls, lead_id: int, kind: str, old: Any, new: Any) -> None:
+        def run() -> None:
+            for hook in cls.changed:
+                try:
+                    hook(lead_id, kind, old, new)
+                except Exception:
+                    logger.exception("lead hook %s failed", getattr(hook, "__name__", hook))
+
+        if cls.changed:
+            transaction.on_commit(run)
 
 
 def lead_settings_get() -> LeadSettings:
@@ -310,6 +334,7 @@ def lead_rescore(
         if old != score.value:
             _event(lead, LeadEvent.Kind.SCORE, old=str(old), new=str(score.value),
                    conversation_id=conversation_id)  # fmt: skip
+            LeadHooks.after_commit(lead.pk, "score", old, score.value)
     if score.value >= settings.qualify_threshold and lead.qualified_at is None:
         lead_qualify(lead=lead, conversation_id=conversation_id)
     return changed
@@ -331,6 +356,7 @@ def lead_qualify(*, lead: Lead, conversation_id: int | None = None) -> None:
     if old_stage != lead.stage:
         _event(lead, LeadEvent.Kind.STAGE, field="stage", old=old_stage, new=lead.stage,
                conversation_id=conversation_id)  # fmt: skip
+        LeadHooks.after_commit(lead.pk, "stage", str(old_stage), str(lead.stage))
     event_emit(kind="lead.qualified", conversation_id=conversation_id, lead_id=lead.pk,
                score=lead.score)  # fmt: skip
     lead_id = lead.pk
@@ -398,6 +424,7 @@ def lead_stage_set(*, lead: Lead, stage: str, actor: User | None = None) -> bool
         lead.save(update_fields=fields)
         _event(lead, LeadEvent.Kind.STAGE, field="stage", old=old, new=stage, actor=actor)
         event_emit(kind="lead.stage", lead_id=lead.pk, old=old, new=stage)
+        LeadHooks.after_commit(lead.pk, "stage", str(old), str(stage))
     lead_changed_broadcast(lead)
     return True
 

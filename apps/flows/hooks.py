@@ -1,0 +1,37 @@
+"""How flows plug into the reply pipeline and lead changes (registered in FlowsConfig.ready)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from apps.conversations.models import Message
+from apps.flows.models import FlowRun
+from apps.flows.services import flows_on_message
+
+
+def on_received(visitor: Message) -> None:
+    flows_on_message(visitor)
+
+
+def on_lead_changed(lead_id: int, kind: str, old: Any, new: Any) -> None:
+    from apps.flows.tasks import lead_changed_task
+
+    transaction.on_commit(lambda: lead_changed_task.delay(lead_id, kind, old, new))
+
+
+def prompt_state(conversation_id: int) -> str:
+    """What the model is told of the flows that just ran: their messages went out before its
+    answer (it must not repeat them), and a returning visitor."""
+    runs = list(
+        FlowRun.objects.filter(conversation_id=conversation_id)
+        .select_related("message")
+        .order_by("-id")[:3]
+    )
+    said = [run.message.text for run in runs if run.message is not None and run.message.text]
+    if not said:
+        return ""
+    lines = ["Conversation flow (internal): you already sent these messages; do not repeat them:"]
+    lines += [f"- {text[:300]}" for text in reversed(said)]
+    return "\n".join(lines)
