@@ -153,6 +153,7 @@ TENANT_APPS = [
     "apps.analytics",
     "apps.flows",
     "apps.followups",
+    "apps.experiments",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

@@ -467,8 +467,9 @@ button:disabled{cursor:default;opacity:.55}
       log.append(node);
     };
 
+    let welcome = null;
     if (s.welcomeMessage) {
-      const welcome = entry('welcome', 'done');
+      welcome = entry('welcome', 'done');
       setText(welcome, s.welcomeMessage);
       log.append(welcome.node);
     }
@@ -782,6 +783,8 @@ button:disabled{cursor:default;opacity:.55}
     const handle = (f) => {
       switch (f.type) {
         case 'ready':
+          // An A/B test may give this visitor another welcome.
+          if (welcome && typeof f.welcome === 'string' && f.welcome) setText(welcome, f.welcome);
           onReady(f);
           break;
         case 'message':

@@ -243,13 +243,22 @@ def _message_store(channel: ChannelConnection, item: Inbound) -> Message:
 
 def _welcome(visitor: Message) -> None:
     """/start: the welcome message, at once and without the model."""
+    from apps.experiments.services import variant_text
+
     profile = assistant_profile_get()
+    conversation = visitor.conversation
+    welcome = variant_text(
+        target="welcome",
+        channel=conversation.channel,
+        session_id=conversation.session_id,
+        conversation=conversation,
+    )
     reply = Message.objects.create(
         conversation_id=visitor.conversation_id,
         channel=visitor.channel,
         role=Message.Role.ASSISTANT,
         reply_to=visitor,
-        text=profile.welcome_message,
+        text=welcome or profile.welcome_message,
         status=Message.Status.COMPLETED,
         provider="welcome",
         completed_at=timezone.now(),

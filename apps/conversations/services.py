@@ -47,6 +47,8 @@ class ReplyHooks:
       asks for them);
     - `answer(visitor)`: a reply decided without the model (e.g. a booking confirmation), the
       first non-None wins;
+    - `configure(config, conversation)` returns the AssistantConfig for this reply (e.g. an A/B
+      test's variant of the system prompt or welcome);
     - `starting(conversation)` before a reply is generated (e.g. a typing indicator);
     - `generated(reply, result)` after the reply is stored, with what the generation knew
       (e.g. which question the offline responder asked);
@@ -59,6 +61,7 @@ class ReplyHooks:
     received: list[Callable[[Message], None]] = []
     known: list[Callable[[Conversation], frozenset[str]]] = []
     answer: list[Callable[[Message], str | None]] = []
+    configure: list[Callable[[AssistantConfig, Conversation], AssistantConfig]] = []
     starting: list[Callable[[Conversation], None]] = []
     generated: list[Callable[[Message, GenerationResult], None]] = []
     stored: list[Callable[[Message], None]] = []
@@ -307,6 +310,11 @@ def _reply_generate(
         return None  # a later message of the same burst is answered, with this one in view
     company = connection.tenant  # type: ignore[attr-defined]
     config = assistant_config_load(profile=assistant_profile_get(), company_name=company.name)
+    for configure in ReplyHooks.configure:
+        try:
+            config = configure(config, conversation)
+        except Exception:
+            logger.exception("reply hook %s failed", getattr(configure, "__name__", configure))
     if reply is None:
         reply, _ = Message.objects.get_or_create(
             reply_to=visitor,

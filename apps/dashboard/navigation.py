@@ -26,6 +26,7 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("Leads"), "/dashboard/leads/"),
     NavItem(_("Inbox"), "/dashboard/inbox/"),
     NavItem(_("Flows"), "/dashboard/flows/"),
+    NavItem(_("A/B tests"), "/dashboard/experiments/"),
     NavItem(_("Assistant"), "/dashboard/assistant/test/", roles=ASSISTANT_TEST_ROLES),
     NavItem(_("Web widget"), "/dashboard/widget/", roles=MANAGER_ROLES),
     NavItem(_("Channels"), "/dashboard/channels/", roles=MANAGER_ROLES),

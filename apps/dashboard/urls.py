@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.dashboard import channels, flows, inbox, notifications, views, widget
+from apps.dashboard import channels, experiments, flows, inbox, notifications, views, widget
 from apps.dashboard import lead_settings as lead_settings_views
 
 app_name = "dashboard"
@@ -36,6 +36,13 @@ urlpatterns = [
     path("inbox/", inbox.inbox, name="inbox"),
     path("notifications/", notifications.notifications_home, name="notifications"),
     path("flows/", flows.flows_home, name="flows"),
+    path("experiments/", experiments.experiments_home, name="experiments"),
+    path("experiments/<int:pk>/", experiments.experiment_detail, name="experiment"),
+    path(
+        "experiments/<int:pk>/<slug:action>/",
+        experiments.experiment_action,
+        name="experiment_action",
+    ),
     path("flows/versions/<int:number>/", flows.flow_version_view, name="flow_version"),
     path(
         "flows/versions/<int:number>/restore/",

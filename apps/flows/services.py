@@ -170,7 +170,16 @@ def rule_fire(
     say = _sayer(conversation, activity=activity)
     outcomes: list[dict[str, Any]] = []
     if rule.message and send_message:
-        message = say(rule.message)
+        from apps.experiments.services import variant_text
+
+        text = variant_text(
+            target="flow_message",
+            flow_rule=rule.key,
+            channel=conversation.channel,
+            session_id=conversation.session_id,
+            conversation=conversation,
+        )
+        message = say(text or rule.message)
         run.message = message
         detail = "sent" if message else "not sent: a person has the conversation"
         outcomes.append(

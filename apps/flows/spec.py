@@ -627,3 +627,30 @@ def flows_parse(source: str) -> FlowSet:
         problems.sort(key=lambda p: p.line)
         raise FlowError(problems)
     return FlowSet(rules=tuple(rules), discount=discount, flows=tuple(names))
+
+
+def message_replaced(source: str, rule_key: str, text: str) -> str:
+    """`source` with the message of rule `rule_key` ("<flow>:<index>") replaced by `text`,
+    the rest of the file untouched (comments, order, formatting). KeyError when the rule or its
+    message is not there."""
+    import json
+
+    flow, _sep, index = rule_key.rpartition(":")
+    root = yaml.compose(source, Loader=yaml.SafeLoader)
+    node = None
+    for key_node, value in root.value if isinstance(root, yaml.MappingNode) else []:
+        if fold(str(key_node.value)) in {"flows", "flujos"} and isinstance(value, yaml.MappingNode):
+            for flow_key, rules in value.value:
+                if flow_key.value == flow and isinstance(rules, yaml.SequenceNode):
+                    position = int(index)
+                    if 0 <= position < len(rules.value) and isinstance(
+                        rules.value[position], yaml.MappingNode
+                    ):
+                        for rule_key_node, rule_value in rules.value[position].value:
+                            if _RULE_KEYS.get(fold(str(rule_key_node.value))) == "message":
+                                node = rule_value
+    if node is None:
+        raise KeyError(rule_key)
+    # A JSON string is a valid YAML double-quoted scalar.
+    quoted = json.dumps(text, ensure_ascii=False)
+    return source[: node.start_mark.index] + quoted + source[node.end_mark.index :]

@@ -230,15 +230,17 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             # would otherwise reach this tab neither way.
             await self._join(conversation.pk)
             conversation, messages, generating = await database_sync_to_async(self._history)(after)
-        await self._send(
-            {
-                "type": "ready",
-                "conversation_id": conversation.pk if conversation else None,
-                "mode": conversation.mode if conversation else Conversation.Mode.BOT,
-                "messages": messages,
-                "generating": generating,
-            }
-        )
+        ready = {
+            "type": "ready",
+            "conversation_id": conversation.pk if conversation else None,
+            "mode": conversation.mode if conversation else Conversation.Mode.BOT,
+            "messages": messages,
+            "generating": generating,
+        }
+        welcome = await database_sync_to_async(self._welcome)(conversation)
+        if welcome is not None:
+            ready["welcome"] = welcome  # this visitor's variant of a running A/B test
+        await self._send(ready)
 
     def _history(self, after: int) -> tuple[Conversation | None, list[dict[str, Any]], bool]:
         with tenant_context(self.company):
@@ -253,6 +255,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 [message_public(m) for m in messages],
                 reply_in_progress(conversation),
             )
+
+    def _welcome(self, conversation: Conversation | None) -> str | None:
+        from apps.experiments.services import variant_text
+
+        with tenant_context(self.company):
+            return variant_text(target="welcome", channel=Channel.WEB,
+                                session_id=self.session_id, conversation=conversation)  # fmt: skip
 
     async def _join(self, conversation_id: int) -> None:
         if self.conversation_id == conversation_id:
