@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.models import MANAGER_ROLES
 from apps.accounts.permissions import member_required
@@ -83,9 +83,12 @@ def _numbered(source: str, problems: list[Problem]) -> list[dict[str, Any]]:
     bad: dict[int, list[str]] = {}
     for problem in problems:
         bad.setdefault(problem.line, []).append(problem.message)
+    lines = source.splitlines()
+    # A problem at the end of the text (an unclosed quote) is on the line after the last one.
+    lines += [""] * (max(bad, default=0) - len(lines))
     return [
         {"number": n, "text": line, "problems": bad.get(n, [])}
-        for n, line in enumerate(source.splitlines(), start=1)
+        for n, line in enumerate(lines, start=1)
     ]
 
 
@@ -178,6 +181,7 @@ def flows_home(request: HttpRequest) -> HttpResponse:
 
 
 @member_required()
+@require_GET
 @never_cache
 def flow_version_view(request: HttpRequest, number: int) -> HttpResponse:
     version = get_object_or_404(FlowVersion.objects.select_related("author"), number=number)
@@ -193,6 +197,10 @@ def flow_version_view(request: HttpRequest, number: int) -> HttpResponse:
 @require_POST
 def flow_version_restore_view(request: HttpRequest, number: int) -> HttpResponse:
     version = get_object_or_404(FlowVersion, number=number)
+    current = FlowVersion.objects.order_by("-number").first()
+    if current is not None and current.pk == version.pk:
+        messages.info(request, _("This version is already in use."))
+        return redirect("dashboard:flows")
     try:
         restored = flow_version_restore(version=version, author=request.user,  # type: ignore[arg-type]
                                         actor=Actor.from_request(request))  # fmt: skip
