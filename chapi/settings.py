@@ -290,6 +290,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("FOLLOWUP_DISPATCH_SECONDS", default=60.0),
     },
 }
+CELERY_BEAT_SCHEDULE["analytics-rollup"] = {
+    "task": "analytics.dispatch",
+    "schedule": env.float("ANALYTICS_ROLLUP_SECONDS", default=60.0),
+}
+# Events are rolled up once this old (a transaction may commit after a later event's id).
+ANALYTICS_ROLLUP_LAG_SECONDS = env.float("ANALYTICS_ROLLUP_LAG_SECONDS", default=60.0)
 # Each company's follow-up run starts up to this many seconds after the dispatcher's tick.
 FOLLOWUP_JITTER_SECONDS = env.float("FOLLOWUP_JITTER_SECONDS", default=20.0)
 # Tests run tasks in-process; the real worker is exercised by the run command's smoke test.

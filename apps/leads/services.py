@@ -245,6 +245,7 @@ def lead_update(
     rank = SOURCE_RANK[Source(source)]
     changed: list[str] = []
     sources = dict(lead.field_sources)
+    reachable = bool(lead.email or lead.phone)
     for field, raw in values.items():
         if field not in FIELDS:
             raise ValueError(f"unknown lead field {field!r}")
@@ -283,6 +284,10 @@ def lead_update(
             lead.save(update_fields=["field_sources", "updated_at"])
     if changed:
         lead.save()
+        if not reachable and (lead.email or lead.phone):
+            # The funnel's "lead": someone the team can now reach.
+            event_emit(kind="lead.captured", conversation_id=conversation_id, lead_id=lead.pk,
+                       channel=lead.source_channel)  # fmt: skip
         lead_rescore(lead=lead, conversation_id=conversation_id)
         if "email" in changed and lead.booking_at is not None:
             _booking_invites_after_commit(lead.pk)

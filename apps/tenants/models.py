@@ -72,3 +72,29 @@ class CompanySettings(Company):
         proxy = True
         verbose_name = _("company settings")
         verbose_name_plural = _("company settings")
+
+
+class CompanyDailyUsage(models.Model):
+    """Usage of one company per day (UTC), in the public schema for the platform's staff:
+    kept up to date by each company's analytics rollup (apps.analytics.rollup)."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="daily_usage")
+    day = models.DateField()
+    conversations = models.PositiveIntegerField(default=0)
+    visitor_messages = models.PositiveIntegerField(default=0)
+    replies = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+
+    class Meta:
+        verbose_name = _("daily usage")
+        verbose_name_plural = _("daily usage")
+        constraints = [
+            models.UniqueConstraint(fields=["company", "day"], name="companydailyusage_key")
+        ]
+        indexes = [models.Index(fields=["day"], name="companydailyusage_day")]
+
+    def __str__(self) -> str:
+        return f"{self.company_id} {self.day}"
