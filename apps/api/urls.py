@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.analytics import api as analytics
 from apps.api import views
 from apps.leads import api as leads
 
@@ -16,6 +17,7 @@ urlpatterns = [
     ),
     path("leads", leads.LeadListView.as_view(), name="api-leads"),
     path("leads/<int:pk>", leads.LeadDetailView.as_view(), name="api-lead"),
+    path("analytics", analytics.AnalyticsView.as_view(), name="api-analytics"),
     path(
         "schema",
         SpectacularAPIView.as_view(

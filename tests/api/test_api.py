@@ -1103,6 +1103,7 @@ def test_the_openapi_schema_is_valid_and_describes_every_endpoint(api: Api) -> N
         "/v1/conversations/{id}",
         "/v1/leads",
         "/v1/leads/{id}",
+        "/v1/analytics",
     }
     expected = {
         ("/v1/chat", "post"): {"200", "400", "401", "403", "413", "429", "503"},
