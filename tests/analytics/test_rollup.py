@@ -274,3 +274,18 @@ def test_the_staffs_usage_per_company_matches_and_stays_apart(
     assert CompanyDailyUsage.objects.get(company=beta).conversations == 1
     with tenant_context(beta):
         assert HourlyStat.objects.aggregate(n=Sum("conversations"))["n"] == 1
+
+
+def test_the_rebuild_command_recounts_one_company(company: Company) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    visit("w1", "Hola")
+    out = io.StringIO()
+    call_command("analytics_rebuild", company=company.slug, stdout=out)
+    assert (
+        out.getvalue().strip()
+        == f'{{"company": "{company.slug}", "events": {Event.objects.count()}}}'
+    )
+    assert rolled_up() == recount()

@@ -63,6 +63,32 @@ def demo_assistant_seed() -> None:
     )  # fmt: skip
 
 
+DEMO_FLOWS = """\
+flows:
+  onboarding:
+    - trigger: "nuevo_usuario"
+      message: "¡Bienvenido a Demo Seguros! Te ayudo a encontrar la cobertura que necesitas."
+      actions: ["identificar_necesidad"]
+  precios:
+    - trigger: {keyword: [precio, cotización, cuánto cuesta]}
+      actions: [{tag: precio}]
+  seguimiento:
+    - trigger: "7_dias_sin_actividad"
+      message: "¿Sigues interesado en nuestros seguros? Puedo prepararte una cotización hoy."
+      actions: ["re_engagement", "descuento_especial"]
+discount:
+  code: "DEMO10"
+  text: "Con el código {code} tienes 10% de descuento en tu primera póliza este mes."
+"""
+
+
+def demo_flows_seed() -> None:
+    """The flows of the product's documentation, adapted to the demo's insurance broker."""
+    from apps.flows.services import flow_version_save
+
+    flow_version_save(source=DEMO_FLOWS, author=None, note="demo")
+
+
 class Command(BaseCommand):
     help = "Apply all migrations (public, template, companies) and create the platform rows."
 
@@ -98,6 +124,7 @@ class Command(BaseCommand):
                 )
                 with tenant_context(created.company):
                     demo_assistant_seed()
+                    demo_flows_seed()
             from apps.accounts.models import User
 
             if not User.objects.filter(email=STAFF_EMAIL).exists():
