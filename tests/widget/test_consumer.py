@@ -1294,3 +1294,31 @@ def test_the_pages_context_is_bounded_before_it_is_stored(
     assert (stored_context["ratio"], stored_context["logged_in"]) == (0.5, True)
     for dropped in ("nested", "list", "nothing", "x" * 65):
         assert dropped not in stored_context
+
+
+def test_ready_carries_the_visitors_welcome_of_a_running_ab_test(
+    key_alpha: WidgetKey, alpha: Company
+) -> None:
+    from apps.experiments.models import Assignment
+    from apps.experiments.services import experiment_create, experiment_start
+
+    with tenant_context(alpha):
+        experiment = experiment_create(
+            name="Welcome", target="welcome", metric="leads",
+            texts=[("¡Hola!", 1), ("¡Hola! ¿Buscas un seguro de auto?", 100)],
+        )  # fmt: skip
+        experiment_start(experiment=experiment)
+
+    async def scenario() -> tuple[Frame, Frame]:
+        comm, first = await opened(key_alpha.key)
+        await comm.disconnect()
+        comm, again = await opened(key_alpha.key)
+        await comm.disconnect()
+        return first, again
+
+    first, again = run(scenario)
+
+    with tenant_context(alpha):
+        variant = Assignment.objects.get(session_id=SESSION).variant
+    assert first["welcome"] == again["welcome"] == variant.text
+    assert variant.key == "B"
