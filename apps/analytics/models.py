@@ -83,7 +83,7 @@ class HourlyStat(models.Model):
 
 
 class ModelDailyStat(models.Model):
-    """Tokens and cost per day (UTC), provider and model."""
+    """Tokens and cost per day (in the company's time zone), provider and model (every channel)."""
 
     day = models.DateField()
     provider = models.CharField(max_length=16)
@@ -103,7 +103,8 @@ class ModelDailyStat(models.Model):
 
 
 class PageDailyStat(models.Model):
-    """Conversations started per day (UTC), channel and page (path of the context's URL)."""
+    """Conversations started per day (in the company's time zone), channel and page (the path
+    of the context's URL)."""
 
     day = models.DateField()
     channel = models.CharField(max_length=16)
@@ -120,7 +121,8 @@ class PageDailyStat(models.Model):
 
 
 class ContactDay(models.Model):
-    """A contact wrote on that day (UTC): unique visitors over any range."""
+    """A contact wrote on that day (in the company's time zone): unique visitors over any
+    range."""
 
     day = models.DateField()
     channel = models.CharField(max_length=16)

@@ -19,7 +19,8 @@ time zone):
   became known), lead.qualified, lead.stage to meeting_booked (meetings) and to won,
   delivery.failed (an error).
 
-The same figures per company and day also go to the public schema (CompanyDailyUsage) for the
+Events of the dashboard's "Test your assistant" chat (channel `test`) are not counted. The
+same figures per company and day also go to the public schema (CompanyDailyUsage) for the
 staff's usage page. `rollup_rebuild` recounts everything from the event log.
 """
 
@@ -151,6 +152,8 @@ def _fold(events: list[dict[str, Any]], batch: _Batch) -> dict[int, Conversation
     )
 
     for event in events:
+        if event["channel"] == "test":
+            continue  # the dashboard's "Test your assistant" chat is not traffic
         kind, at, conversation_id, data = (
             event["kind"],
             event["created_at"],

@@ -83,7 +83,7 @@ def period_parse(params: dict[str, Any], *, today: date | None = None) -> tuple[
         problems.append("from")
         start = end - timedelta(days=MAX_DAYS - 1)
     channel = str(params.get("channel") or "")
-    if channel and channel not in Channel.values:
+    if channel and (channel not in Channel.values or channel == Channel.TEST):
         problems.append("channel")
         channel = ""
     return Period(start=start, end=end, channel=channel, zone=zone), problems
@@ -110,7 +110,9 @@ def percentile(histogram: list[int], fraction: float) -> int | None:
 
 
 def _rate(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
+    """part / whole, kept within 0 and 1: leads, handoffs and wins are counted when they happen,
+    conversations when they start, so over a short period the ratio can run past 1."""
+    return min(1.0, part / whole) if whole else None
 
 
 @dataclass
@@ -211,7 +213,7 @@ def analytics_summary(period: Period) -> Summary:
             "lead_capture": _rate(totals["leads"], conversations),
             "handoff": _rate(totals["handoffs"], conversations),
             "resolved_by_assistant": (
-                1 - totals["handoffs"] / conversations if conversations else None
+                max(0.0, 1 - totals["handoffs"] / conversations) if conversations else None
             ),
             "engagement": _rate(totals["engaged"], conversations),
         },

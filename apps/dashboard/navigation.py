@@ -25,6 +25,7 @@ NAVIGATION: list[NavItem] = [
     NavItem(_("Team"), "/dashboard/team/"),
     NavItem(_("Leads"), "/dashboard/leads/"),
     NavItem(_("Inbox"), "/dashboard/inbox/"),
+    NavItem(_("Analytics"), "/dashboard/analytics/"),
     NavItem(_("Flows"), "/dashboard/flows/"),
     NavItem(_("A/B tests"), "/dashboard/experiments/"),
     NavItem(_("Assistant"), "/dashboard/assistant/test/", roles=ASSISTANT_TEST_ROLES),

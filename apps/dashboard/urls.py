@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.dashboard import channels, experiments, flows, inbox, notifications, views, widget
+from apps.dashboard import (
+    analytics,
+    channels,
+    experiments,
+    flows,
+    inbox,
+    notifications,
+    views,
+    widget,
+)
 from apps.dashboard import lead_settings as lead_settings_views
 
 app_name = "dashboard"
@@ -34,6 +43,8 @@ urlpatterns = [
     path("leads/<int:pk>/", inbox.lead_detail, name="lead"),
     path("leads/<int:pk>/<slug:action>/", inbox.lead_action, name="lead_action"),
     path("inbox/", inbox.inbox, name="inbox"),
+    path("analytics/", analytics.analytics_home, name="analytics"),
+    path("analytics/export.csv", analytics.analytics_export, name="analytics_export"),
     path("notifications/", notifications.notifications_home, name="notifications"),
     path("flows/", flows.flows_home, name="flows"),
     path("experiments/", experiments.experiments_home, name="experiments"),

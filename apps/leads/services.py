@@ -423,10 +423,13 @@ def lead_stage_set(*, lead: Lead, stage: str, actor: User | None = None) -> bool
         old = lead.stage
         lead.stage = stage
         fields = ["stage", "updated_at"]
-        if stage == Stage.QUALIFIED and lead.qualified_at is None:
+        qualified_now = stage == Stage.QUALIFIED and lead.qualified_at is None
+        if qualified_now:
             lead.qualified_at = timezone.now()
             fields.append("qualified_at")
         lead.save(update_fields=fields)
+        if qualified_now:  # qualified by a person: the analytics count it like a scored one
+            event_emit(kind="lead.qualified", lead_id=lead.pk, score=lead.score, by="stage")
         _event(lead, LeadEvent.Kind.STAGE, field="stage", old=old, new=stage, actor=actor)
         event_emit(kind="lead.stage", lead_id=lead.pk, old=old, new=stage)
         LeadHooks.after_commit(lead.pk, "stage", str(old), str(stage))

@@ -289,3 +289,21 @@ def test_the_rebuild_command_recounts_one_company(company: Company) -> None:
         == f'{{"company": "{company.slug}", "events": {Event.objects.count()}}}'
     )
     assert rolled_up() == recount()
+
+
+def test_the_dashboards_test_chat_is_not_traffic(company: Company) -> None:
+    visit("t1", "Hola", channel="test")
+    visit("w1", "Hola")
+    rollup_run(lag=NOW)
+    assert HourlyStat.objects.aggregate(n=Sum("conversations"))["n"] == 1
+    assert not HourlyStat.objects.filter(channel="test").exists()
+
+
+def test_a_person_qualifying_a_lead_counts_as_qualified_once(company: Company) -> None:
+    lead = lead_for_conversation(visit("w1", "Hola").pk)
+    assert lead is not None
+    lead_stage_set(lead=lead, stage="qualified")
+    lead_stage_set(lead=lead, stage="contacted")
+    lead_stage_set(lead=lead, stage="qualified")
+    rollup_run(lag=NOW)
+    assert HourlyStat.objects.aggregate(n=Sum("qualified"))["n"] == 1
