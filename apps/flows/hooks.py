@@ -22,10 +22,18 @@ def on_lead_changed(lead_id: int, kind: str, old: Any, new: Any) -> None:
 
 
 def prompt_state(conversation_id: int) -> str:
-    """What the model is told of the flows that just ran: their messages went out before its
-    answer (it must not repeat them), and a returning visitor."""
+    """What the model is told of the flows that ran since its last answer: their messages
+    went out before the answer it is writing, which must not repeat them."""
+    last_reply = (
+        Message.objects.filter(
+            conversation_id=conversation_id, role=Message.Role.ASSISTANT, reply_to__isnull=False
+        )
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
     runs = list(
-        FlowRun.objects.filter(conversation_id=conversation_id)
+        FlowRun.objects.filter(conversation_id=conversation_id, message_id__gt=last_reply or 0)
         .select_related("message")
         .order_by("-id")[:3]
     )

@@ -418,3 +418,20 @@ def test_another_companys_flows_never_run_here(company: Company, beta: Company) 
         writes("Hi")
         assert "Beta!" not in [t for _r, _i, t in transcript()]
         assert runs() == []
+
+
+def test_the_model_is_told_only_of_the_flow_messages_since_its_last_answer(
+    company: Company,
+) -> None:
+    from apps.flows.hooks import prompt_state
+
+    flows("flows:\n  f:\n    - trigger: {keyword: precio}\n      message: Te cuento los precios\n")
+    writes("¿Cuál es el precio?")
+    chat = conversation()
+    # The reply to that message was stored after the flow's message: nothing is pending now.
+    assert prompt_state(chat.pk) == ""
+    Message.objects.filter(conversation=chat, role="assistant", reply_to__isnull=False).delete()
+    assert prompt_state(chat.pk) == (
+        "Conversation flow (internal): you already sent these messages; do not repeat them:\n"
+        "- Te cuento los precios"
+    )
