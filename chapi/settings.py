@@ -296,6 +296,8 @@ CELERY_BEAT_SCHEDULE["analytics-rollup"] = {
 }
 # Events are rolled up once this old (a transaction may commit after a later event's id).
 ANALYTICS_ROLLUP_LAG_SECONDS = env.float("ANALYTICS_ROLLUP_LAG_SECONDS", default=60.0)
+# Each company's rollup starts up to this many seconds after the dispatcher's tick.
+ANALYTICS_ROLLUP_JITTER_SECONDS = env.float("ANALYTICS_ROLLUP_JITTER_SECONDS", default=10.0)
 # Each company's follow-up run starts up to this many seconds after the dispatcher's tick.
 FOLLOWUP_JITTER_SECONDS = env.float("FOLLOWUP_JITTER_SECONDS", default=20.0)
 # Tests run tasks in-process; the real worker is exercised by the run command's smoke test.

@@ -64,6 +64,10 @@ def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequ
         company_ensure(BETA)
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = True
+    # A pipeline hook that raises fails its test instead of being logged and skipped.
+    from apps.conversations.services import ReplyHooks
+
+    ReplyHooks.strict = True
 
 
 @pytest.fixture(autouse=True)

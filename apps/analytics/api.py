@@ -159,7 +159,7 @@ class AnalyticsView(APIView):
             if problems:
                 field = problems[0]
                 message = {
-                    "from": f"from: on or before `to`, at most {MAX_DAYS} days before it.",
+                    "from": f"from: on or before `to`, for a period of at most {MAX_DAYS} days.",
                     "channel": f"channel: one of {', '.join(CHANNELS)}.",
                 }.get(field, f"{field}: invalid.")
                 raise ApiError("invalid_request", message, field=field)

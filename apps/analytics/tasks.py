@@ -15,14 +15,16 @@ from apps.tenants.models import Company
 @shared_task(name="analytics.dispatch", time_limit=60, soft_time_limit=50, ignore_result=True)
 def analytics_dispatch() -> int:
     """Beat entry point (public schema): one `analytics.rollup` per active company, spread
-    over a few seconds."""
+    over ANALYTICS_ROLLUP_JITTER_SECONDS."""
     sent = 0
     companies = Company.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).filter(
         suspended_at=None
     )
     for company in companies.iterator():
         with tenant_context(company):
-            rollup_task.apply_async(countdown=random.uniform(0, 10))  # noqa: S311
+            rollup_task.apply_async(
+                countdown=random.uniform(0, settings.ANALYTICS_ROLLUP_JITTER_SECONDS)  # noqa: S311
+            )
         sent += 1
     return sent
 

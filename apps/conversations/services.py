@@ -55,7 +55,10 @@ class ReplyHooks:
     - `stored(message)` after a message for the visitor is stored (replies, and the notices
       and agents' messages of a handoff), e.g. delivery through a channel's API.
 
-    Hooks must not raise; a failing hook is logged and skipped."""
+    Hooks must not raise; a failing hook is logged and skipped (`strict`, set by the test
+    suite, raises instead: a broken hook must not pass unnoticed)."""
+
+    strict = False
 
     unanswered: list[Callable[[int], None]] = []
     received: list[Callable[[Message], None]] = []
@@ -73,6 +76,8 @@ class ReplyHooks:
             try:
                 results.append(hook(*subject))
             except Exception:
+                if cls.strict:
+                    raise
                 logger.exception("reply hook %s failed", getattr(hook, "__name__", hook))
         return results
 
@@ -314,6 +319,8 @@ def _reply_generate(
         try:
             config = configure(config, conversation)
         except Exception:
+            if ReplyHooks.strict:
+                raise
             logger.exception("reply hook %s failed", getattr(configure, "__name__", configure))
     if reply is None:
         reply, _ = Message.objects.get_or_create(

@@ -126,7 +126,9 @@ def _page(
         "current": current,
         "rules": _rules_table(flows_active()),
         "versions": FlowVersion.objects.select_related("author")[:VERSIONS_SHOWN],
-        "runs": FlowRun.objects.select_related("conversation")[:RUNS_SHOWN],
+        "runs": FlowRun.objects.filter(
+            conversation__in=selectors.conversations_visible(member=member)
+        ).select_related("conversation")[:RUNS_SHOWN],
         "actions": sorted(ACTIONS.values(), key=lambda kind: kind.name),
         "settings_form": settings_form
         or FollowUpSettingsForm(instance=followup_settings_get(), prefix="followups"),

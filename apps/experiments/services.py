@@ -261,6 +261,8 @@ def experiment_promote(
         experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
         if experiment.status == Experiment.Status.PROMOTED:
             raise ExperimentError(_("This test's winner was already promoted."))
+        if experiment.status == Experiment.Status.DRAFT:
+            raise ExperimentError(_("Start the test first: a variant is promoted on its results."))
         if experiment.target == Experiment.Target.FLOW_MESSAGE:
             _promote_flow_message(
                 experiment.flow_rule, variant.text, author, actor, experiment.name
@@ -398,14 +400,16 @@ def verdict_text(experiment: Experiment, rows: list[VariantResult]) -> str:
         best = max(better, key=lambda r: r.rate)
         c = best.comparison
         assert c is not None
+        # With several variants each is tested at alpha / k (Bonferroni): so is its interval.
+        level = 100 * (1 - 0.05 / len(others))
         return _(
             "Variant %(key)s wins on %(metric)s: %(rate)s against %(control)s for A "
-            "(%(diff)+.1f points, 95%% interval %(low)+.1f to %(high)+.1f; p = %(p).3f). You can "
-            "promote it."
+            "(%(diff)+.1f points, %(level)s%% interval %(low)+.1f to %(high)+.1f; p = %(p).3f). "
+            "You can promote it."
         ) % {
             "key": best.variant.key, "metric": metric, "rate": _pct(best.rate),
             "control": _pct(control.rate), "diff": c.difference * 100, "low": c.ci_low * 100,
-            "high": c.ci_high * 100, "p": c.p_value,
+            "high": c.ci_high * 100, "p": c.p_value, "level": f"{level:g}",
         }  # fmt: skip
     worse = [r for r in others if r.comparison.verdict == "worse"]  # type: ignore[union-attr]
     if len(worse) == len(others):

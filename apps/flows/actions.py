@@ -452,8 +452,10 @@ def handoff(ctx: ActionContext, params: dict[str, Any]) -> str:
 @action("follow_up", "programar_seguimiento", "seguimiento", parse=_parse_follow_up)
 def follow_up(ctx: ActionContext, params: dict[str, Any]) -> str:
     """Schedule a message for later (it is not sent if the visitor writes first)."""
-    from apps.followups.services import followup_schedule
+    from apps.followups.services import followup_schedule, followup_settings_get
 
+    if not followup_settings_get().enabled:
+        raise ActionFailed("not scheduled: follow-ups are turned off")
     due = timezone.now() + timedelta(seconds=params["seconds"])
     followup = followup_schedule(
         conversation=ctx.conversation,
@@ -500,8 +502,7 @@ def discount(ctx: ActionContext, params: dict[str, Any]) -> str:
 
 @action("re_engagement", "reenganchar", "reenganche")
 def re_engagement(ctx: ActionContext, params: dict[str, Any]) -> str:
-    """Mark the lead as re-engaged after a pause (tag `re_engagement`); the assistant is told
-    the visitor is coming back."""
+    """Mark the lead as re-engaged after a pause (tag `re_engagement`)."""
     from apps.leads.services import lead_tags_set
 
     lead = ctx.lead()

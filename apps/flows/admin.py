@@ -63,8 +63,15 @@ class FlowVersionAdmin(CompanyModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, _("Choose one version to restore."), messages.WARNING)
             return
-        version = flow_version_restore(version=queryset.get(), author=request.user,  # type: ignore[arg-type]
-                                       actor=Actor.from_request(request))  # fmt: skip
+        try:
+            version = flow_version_restore(
+                version=queryset.get(),
+                author=request.user,  # type: ignore[arg-type]
+                actor=Actor.from_request(request),
+            )
+        except FlowError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
         self.message_user(
             request, _("Restored as version %(number)s.") % {"number": version.number}
         )

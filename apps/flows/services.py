@@ -313,9 +313,8 @@ def flows_on_message(visitor: Message) -> list[FlowRun]:
 def _pending_answer_store(visitor: Message) -> None:
     """A flow asked a question (`ask`): this message is its answer, stored in the lead field
     as the visitor's own word (typed fields are read with the lead extractors)."""
-    from apps.leads.extraction import extract
     from apps.leads.models import Source
-    from apps.leads.services import extraction_values, lead_for_contact, lead_update
+    from apps.leads.services import lead_for_contact, lead_update, text_values
 
     conversation = visitor.conversation
     pending = (conversation.context or {}).get("flow_ask")
@@ -328,11 +327,12 @@ def _pending_answer_store(visitor: Message) -> None:
     text = visitor.text.strip()
     if not field or not text:
         return
+    values = text_values(text)
     if field in {"budget", "timeline", "email", "phone"}:
-        values = extraction_values(extract(text), text)
-        value = values.get(field)
+        value = values.get(field)  # exact readings only
     else:
-        value = text[:2000]
+        # "Me llamo Ana" -> "Ana"; an answer the extractors cannot read is kept as written.
+        value = values.get(field) or text[:2000]
     if value in (None, ""):
         return
     lead = lead_for_contact(contact=conversation.contact, conversation=conversation)

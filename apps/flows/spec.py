@@ -483,6 +483,18 @@ def _rule(flow: str, index: int, node: yaml.Node, problems: list[Problem]) -> Ru
                     problems.append(problem)
     if len(problems) > before or trigger is None:
         return None
+    if trigger.kind == "inactive" and not message:
+        problems.append(
+            Problem(
+                line,
+                _(
+                    "rule %(number)s of '%(flow)s': an inactivity rule needs a message (it is "
+                    "sent as the follow-up)"
+                )
+                % {"number": index + 1, "flow": flow},
+            )
+        )
+        return None
     if not message and not actions:
         problems.append(
             Problem(

@@ -214,6 +214,7 @@ def inactivity_scan(*, now: datetime | None = None) -> int:
     """Schedule the follow-ups of the flows' inactivity rules: a conversation the assistant
     has, silent for the rule's time (at most INACTIVITY_LOOKBACK more), whose contact can be
     written to. Once per rule and quiet period: the key holds the last activity's time."""
+    from apps.experiments.services import variant_text
     from apps.flows.services import flows_active
 
     now = now or timezone.now()
@@ -245,8 +246,15 @@ def inactivity_scan(*, now: datetime | None = None) -> int:
                 continue
             if _unanswered_in_a_row(conversation) >= settings.max_unanswered:
                 continue
+            text = variant_text(
+                target="flow_message",
+                flow_rule=rule.key,
+                channel=conversation.channel,
+                session_id=conversation.session_id,
+                conversation=conversation,
+            )
             if followup_schedule(
-                conversation=conversation, text=rule.message, due_at=now, key=key,
+                conversation=conversation, text=text or rule.message, due_at=now, key=key,
                 source="inactivity", template=rule.template, rule_key=rule.key,
             ):  # fmt: skip
                 scheduled += 1

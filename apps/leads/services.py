@@ -76,6 +76,10 @@ class LeadHooks:
                 try:
                     hook(lead_id, kind, old, new)
                 except Exception:
+                    from apps.conversations.services import ReplyHooks
+
+                    if ReplyHooks.strict:
+                        raise
                     logger.exception("lead hook %s failed", getattr(hook, "__name__", hook))
 
         if cls.changed:
@@ -571,6 +575,13 @@ def extraction_values(found: Extraction, text: str) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v}
 
 
+def text_values(text: str) -> dict[str, Any]:
+    """The lead fields the exact extractors read in `text`, anchored on the company's today
+    and region."""
+    region = region_for_time_zone(_company_time_zone())
+    return extraction_values(extract(text, today=company_today(), default_region=region), text)
+
+
 @dataclass(frozen=True)
 class Processed:
     lead: Lead
@@ -587,9 +598,7 @@ def lead_message_process(*, message: Message) -> Processed:
         contact = Contact.objects.get(pk=conversation.contact_id)
         lead = lead_for_contact(contact=contact, conversation=conversation)
         lead = Lead.objects.select_for_update().get(pk=lead.pk)
-        region = region_for_time_zone(_company_time_zone())
-        found = extract(message.text, today=company_today(), default_region=region)
-        values = extraction_values(found, message.text)
+        values = text_values(message.text)
         need = _need_from(message.text)
         if need:
             values["need"] = need

@@ -263,6 +263,20 @@ flows:
     writes("unos 2 mil dólares")
     current = lead()
     assert (current.budget_amount, current.budget_currency) == (2000, "USD")
+    assert current.field_sources["budget"] == "visitor"  # the flow's answer, not a guess
+    # A name is read out of the answer when the extractors can.
+    Conversation.objects.filter(pk=conversation().pk).update(
+        context={"flow_ask": {"field": "name", "rule": "f:0", "run": 1}}
+    )
+    writes("Me llamo Lucía Fernández")
+    assert lead().name == "Lucía Fernández"
+    assert current.field_sources["budget"] == "visitor"  # the flow's answer, not a guess
+    # A name is read out of the answer when the extractors can.
+    Conversation.objects.filter(pk=conversation().pk).update(
+        context={"flow_ask": {"field": "name", "rule": "f:0", "run": 1}}
+    )
+    writes("Me llamo Lucía Fernández")
+    assert lead().name == "Lucía Fernández"
 
 
 def test_tag_stage_owner_handoff_actions(company: Company) -> None:
