@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 
 import redis.asyncio as aioredis
 from django.conf import settings
@@ -11,12 +12,16 @@ from django.conf import settings
 from chapi.redisconn import redis_client
 
 WINDOW_SECONDS = 60
-_ASYNC_CLIENTS: dict[int, aioredis.Redis] = {}
+# One client per event loop, keyed by the loop itself: an id() can be reused by a new loop once
+# the old one is gone, and a client of a dead loop must never serve a new one.
+_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _async_client() -> aioredis.Redis:
-    loop_id = id(asyncio.get_running_loop())
-    client = _ASYNC_CLIENTS.get(loop_id)
+    loop = asyncio.get_running_loop()
+    client = _ASYNC_CLIENTS.get(loop)
     if client is None:
         # A blocking pool waits for a free connection in a burst instead of failing.
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -27,7 +32,7 @@ def _async_client() -> aioredis.Redis:
             socket_timeout=2,
         )
         client = aioredis.Redis(connection_pool=pool)
-        _ASYNC_CLIENTS[loop_id] = client
+        _ASYNC_CLIENTS[loop] = client
     return client
 
 

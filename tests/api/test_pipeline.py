@@ -8,7 +8,6 @@ fallbacks and timings run for real, with short backoff and read timeouts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +37,6 @@ from apps.conversations.models import Channel, Conversation, Message, UsageMonth
 from apps.conversations.realtime import conversation_group
 from apps.conversations.services import Received, message_receive, reply_generate
 from apps.tenants.models import Company
-from chapi import aio
 from tests.api.conftest import chat_requests, moderation_requests, provider_key
 from tests.fakes.openai_server import FakeOpenAI, prompt_token_count, split_pieces
 
@@ -55,12 +53,7 @@ def _close_model_clients() -> None:
     # timeouts in force at the time: drop them so each test's settings apply.
     from apps.assistants.providers import openai as openai_provider
 
-    clients = list(openai_provider._CLIENTS.values())
-    openai_provider._CLIENTS.clear()
-    for client in clients:
-        # A client bound to a loop that is gone needs no closing.
-        with contextlib.suppress(Exception):
-            aio.run(client.close())
+    openai_provider.clients_close()
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ storing several messages before the reply task runs (`held_replies`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +32,6 @@ from apps.channels import services as channel_services
 from apps.channels.models import ChannelConnection
 from apps.channels.services import channel_connect
 from apps.tenants.models import Company
-from chapi import aio
 from chapi.celery import app as celery_app
 from tests.fakes import meta_server, telegram_server, twilio_server
 from tests.fakes.meta_server import FakeMeta
@@ -130,11 +128,7 @@ def _close_model_clients() -> None:
     # timeouts in force at the time: drop them so each test's settings apply.
     from apps.assistants.providers import openai as openai_provider
 
-    clients = list(openai_provider._CLIENTS.values())
-    openai_provider._CLIENTS.clear()
-    for client in clients:
-        with contextlib.suppress(Exception):
-            aio.run(client.close())
+    openai_provider.clients_close()
 
 
 @pytest.fixture(autouse=True)

@@ -65,7 +65,7 @@ from apps.leads.tasks import handoff_wait_task
 from apps.tenants.models import Company
 from apps.widget.models import WidgetKey
 from apps.widget.services import widget_key_create
-from chapi import aio, ratelimit
+from chapi import ratelimit
 from chapi.asgi import application
 from tests.channels.conftest import (
     assistant_on,
@@ -830,7 +830,7 @@ def run(scenario: Callable[[], Awaitable[T]]) -> T:
                     comm.future.cancel()
                     with contextlib.suppress(BaseException):
                         await asyncio.wait_for(comm.future, WAIT)
-            client = ratelimit._ASYNC_CLIENTS.pop(id(asyncio.get_running_loop()), None)
+            client = ratelimit._ASYNC_CLIENTS.pop(asyncio.get_running_loop(), None)
             if client is not None:
                 await client.aclose()
 
@@ -936,11 +936,7 @@ def _close_model_clients() -> None:
     # One SDK client is cached per event loop, key and endpoint: drop them between tests.
     from apps.assistants.providers import openai as openai_provider
 
-    clients = list(openai_provider._CLIENTS.values())
-    openai_provider._CLIENTS.clear()
-    for client in clients:
-        with contextlib.suppress(Exception):
-            aio.run(client.close())
+    openai_provider.clients_close()
 
 
 @dataclass

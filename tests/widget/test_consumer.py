@@ -38,7 +38,7 @@ from apps.tenants.models import Company
 from apps.tenants.services import company_suspend
 from apps.widget.models import WidgetKey
 from apps.widget.services import widget_key_create, widget_key_revoke
-from chapi import aio, ratelimit
+from chapi import ratelimit
 from chapi.asgi import application
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -100,7 +100,7 @@ def run(scenario: Callable[[], Awaitable[T]]) -> T:
                     comm.future.cancel()
                     with contextlib.suppress(BaseException):
                         await asyncio.wait_for(comm.future, WAIT)
-            client = ratelimit._ASYNC_CLIENTS.pop(id(asyncio.get_running_loop()), None)
+            client = ratelimit._ASYNC_CLIENTS.pop(asyncio.get_running_loop(), None)
             if client is not None:
                 await client.aclose()
 
@@ -323,11 +323,7 @@ def fake_model() -> Iterator[FakeOpenAI]:
 def _close_model_clients() -> None:
     from apps.assistants.providers import openai as openai_provider
 
-    clients = list(openai_provider._CLIENTS.values())
-    openai_provider._CLIENTS.clear()
-    for client in clients:
-        with contextlib.suppress(Exception):
-            aio.run(client.close())
+    openai_provider.clients_close()
 
 
 @pytest.fixture

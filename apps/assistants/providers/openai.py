@@ -4,7 +4,9 @@ OpenRouter…), through the official SDK, async and streaming."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,15 +24,20 @@ from apps.assistants.providers.base import (
     Usage,
 )
 
-_CLIENTS: OrderedDict[tuple[int, str, str], openai.AsyncOpenAI] = OrderedDict()
+# Per loop id, key and endpoint: the client and the loop it belongs to (an id can be reused by
+# a new loop once the old one is gone; a client of a dead loop must never serve a new one).
+_CLIENTS: OrderedDict[
+    tuple[int, str, str], tuple[weakref.ref[asyncio.AbstractEventLoop], openai.AsyncOpenAI]
+] = OrderedDict()
 _MAX_CLIENTS = 64
 
 
 def _client(api_key: str, base_url: str) -> openai.AsyncOpenAI:
     """One client (and connection pool) per event loop, key and endpoint, reused."""
-    loop_id = id(asyncio.get_running_loop())
-    cache_key = (loop_id, api_key, base_url)
-    client = _CLIENTS.get(cache_key)
+    loop = asyncio.get_running_loop()
+    cache_key = (id(loop), api_key, base_url)
+    cached = _CLIENTS.get(cache_key)
+    client = cached[1] if cached is not None and cached[0]() is loop else None
     if client is None:
         client = openai.AsyncOpenAI(
             api_key=api_key,
@@ -43,12 +50,25 @@ def _client(api_key: str, base_url: str) -> openai.AsyncOpenAI:
                 pool=settings.LLM_CONNECT_TIMEOUT,
             ),
         )
-        _CLIENTS[cache_key] = client
+        _CLIENTS[cache_key] = (weakref.ref(loop), client)
         while len(_CLIENTS) > _MAX_CLIENTS:
             _CLIENTS.popitem(last=False)
     else:
         _CLIENTS.move_to_end(cache_key)
     return client
+
+
+def clients_close() -> None:
+    """Close and forget every cached client: the next call builds one with the settings in
+    force then (tests change timeouts and endpoints between runs)."""
+    from chapi import aio
+
+    clients = [client for _loop, client in _CLIENTS.values()]
+    _CLIENTS.clear()
+    for client in clients:
+        # A client bound to a loop that is gone needs no closing.
+        with contextlib.suppress(Exception):
+            aio.run(client.close())
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
