@@ -11,8 +11,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Sum
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncDate
 
 from apps.analytics.models import (
     TTFT_BUCKETS,
@@ -128,33 +128,19 @@ class Summary:
     funnel: list[dict[str, Any]]
     pages: list[dict[str, Any]]
     heatmap: list[list[int]]  # [weekday 0=Monday][hour 0-23]: visitor messages
-    models: list[dict[str, Any]]
+    models: list[dict[str, Any]]  # per day, provider and model
+    model_totals: list[dict[str, Any]] = field(default_factory=list)  # per provider and model
     rolled_up_to: int = 0
     problems: list[str] = field(default_factory=list)
 
 
-def analytics_summary(period: Period) -> Summary:
-    """Every figure of the analytics page for `period` (a handful of queries over the
-    rollups, whatever the number of messages)."""
-    hourly = _hourly(period)
-    totals = hourly.aggregate(**{name: Sum(name) for name in HOURLY_COUNTERS})
-    totals = {name: (value or 0) for name, value in totals.items()}
-    histogram = [0] * TTFT_BUCKETS
-    for row in hourly.values_list("ttft_histogram", flat=True):
-        for index, count in enumerate(row or ()):
-            histogram[index] += count
-    contacts = ContactDay.objects.filter(day__gte=period.start, day__lte=period.end)
-    if period.channel:
-        contacts = contacts.filter(channel=period.channel)
-    unique_visitors = contacts.values("contact_id").distinct().count()
-
-    zone = period.zone
+def _series(period: Period, hourly: Any) -> list[dict[str, Any]]:
     empty = {"conversations": 0, "visitor_messages": 0, "leads": 0, "qualified": 0, "won": 0}
     by_day: dict[date, dict[str, Any]] = {
         d: {"day": d.isoformat(), **empty, "cost": Decimal(0)} for d in period.days
     }
     for row in (
-        hourly.annotate(day=TruncDate("hour", tzinfo=zone))
+        hourly.annotate(day=TruncDate("hour", tzinfo=period.zone))
         .values("day")
         .annotate(
             conversations=Sum("conversations"), visitor_messages=Sum("visitor_messages"),
@@ -163,12 +149,39 @@ def analytics_summary(period: Period) -> Summary:
     ):  # fmt: skip
         if row["day"] in by_day:
             by_day[row["day"]].update({k: v for k, v in row.items() if k != "day"})
+    return list(by_day.values())
+
+
+def analytics_series(period: Period) -> list[dict[str, Any]]:
+    """The period's figures per day (the CSV export): one query over the hourly rollup."""
+    return _series(period, _hourly(period))
+
+
+def analytics_summary(period: Period) -> Summary:
+    """Every figure of the analytics page for `period` (a handful of queries over the
+    rollups, whatever the number of messages)."""
+    hourly = _hourly(period)
+    # The histogram's buckets are summed by the database (`ttft_histogram__3`: the 4th).
+    buckets = {f"ttft_{i}": Sum(f"ttft_histogram__{i}") for i in range(TTFT_BUCKETS)}
+    sums = hourly.aggregate(**{name: Sum(name) for name in HOURLY_COUNTERS}, **buckets)
+    totals = {name: (sums[name] or 0) for name in HOURLY_COUNTERS}
+    histogram = [sums[f"ttft_{i}"] or 0 for i in range(TTFT_BUCKETS)]
+    contacts = ContactDay.objects.filter(day__gte=period.start, day__lte=period.end)
+    if period.channel:
+        contacts = contacts.filter(channel=period.channel)
+    unique_visitors = contacts.aggregate(n=Count("contact_id", distinct=True))["n"]
+
+    zone = period.zone
     heatmap = [[0] * 24 for _ in range(7)]
-    for hour, messages in hourly.filter(visitor_messages__gt=0).values_list(
-        "hour", "visitor_messages"
-    ):
-        local = hour.astimezone(zone)
-        heatmap[local.weekday()][local.hour] += messages
+    for row in (
+        hourly.filter(visitor_messages__gt=0)
+        .annotate(
+            weekday=ExtractIsoWeekDay("hour", tzinfo=zone), at=ExtractHour("hour", tzinfo=zone)
+        )
+        .values("weekday", "at")
+        .annotate(messages=Sum("visitor_messages"))
+    ):  # fmt: skip
+        heatmap[row["weekday"] - 1][row["at"]] += row["messages"]
     channels = list(
         _hourly(Period(period.start, period.end, "", zone))
         .values("channel")
@@ -187,12 +200,16 @@ def analytics_summary(period: Period) -> Summary:
         pages.values("page").annotate(conversations=Sum("conversations"))
         .order_by("-conversations", "page")[:TOP_PAGES]
     )  # fmt: skip
+    per_day_models = ModelDailyStat.objects.filter(day__gte=period.start, day__lte=period.end)
+    usage = {"replies": Sum("replies"), "input_tokens": Sum("input_tokens"),
+             "output_tokens": Sum("output_tokens"), "cost": Sum("cost")}  # fmt: skip
     models = list(
-        ModelDailyStat.objects.filter(day__gte=period.start, day__lte=period.end)
-        .values("day", "provider", "model")
-        .annotate(replies=Sum("replies"), input_tokens=Sum("input_tokens"),
-                  output_tokens=Sum("output_tokens"), cost=Sum("cost"))
+        per_day_models.values("day", "provider", "model").annotate(**usage)
         .order_by("day", "provider", "model")
+    )  # fmt: skip
+    model_totals = list(
+        per_day_models.values("provider", "model").annotate(**usage)
+        .order_by("-cost", "provider", "model")
     )  # fmt: skip
     conversations = totals["conversations"]
     funnel = [
@@ -228,12 +245,13 @@ def analytics_summary(period: Period) -> Summary:
             "mean": totals["ttft_ms_sum"] / totals["ttft_count"] if totals["ttft_count"] else None,
             "count": totals["ttft_count"],
         },
-        series=list(by_day.values()),
+        series=_series(period, hourly),
         channels=channels,
         funnel=funnel,
         pages=top_pages,
         heatmap=heatmap,
         models=models,
+        model_totals=model_totals,
         rolled_up_to=state or 0,
     )
 

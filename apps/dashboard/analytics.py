@@ -17,24 +17,35 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.dates import WEEKDAYS
 from django.utils.formats import number_format
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from apps.accounts.permissions import member_required
-from apps.analytics.selectors import Period, Summary, analytics_summary, period_parse, summary_json
+from apps.analytics.selectors import (
+    Period,
+    Summary,
+    analytics_series,
+    analytics_summary,
+    period_parse,
+    summary_json,
+)
 from apps.conversations.models import Channel
 from apps.experiments.models import Experiment
 from apps.experiments.services import experiment_results
 from apps.leads.exports import BOM, csv_safe
 
 RECENT_EXPERIMENTS = 5
+VERDICT_SECONDS = 300
 HEAT_LEVELS = 4  # cells are heat-0 (none) to heat-4 (the busiest hour's quarter)
 NONE = "—"
 
@@ -193,7 +204,21 @@ def _experiments() -> list[dict[str, Any]]:
         *running.prefetch_related("variants"),
         *ended.prefetch_related("variants"),
     ]
-    return [{"experiment": e, "verdict": experiment_results(e).verdict} for e in found]
+    return [{"experiment": e, "verdict": _verdict(e)} for e in found]
+
+
+def _verdict(experiment: Experiment) -> str:
+    """The test's verdict, computed at most every VERDICT_SECONDS (it joins every assignment
+    to its lead; the test's own page is always exact)."""
+    key = (
+        f"analytics:verdict:{connection.schema_name}:{experiment.pk}:{experiment.status}:"
+        f"{get_language()}"
+    )
+    verdict = cache.get(key)
+    if verdict is None:
+        verdict = experiment_results(experiment).verdict
+        cache.set(key, verdict, VERDICT_SECONDS)
+    return verdict
 
 
 def _channel_choices() -> list[tuple[str, Any]]:
@@ -259,7 +284,7 @@ def analytics_home(request: HttpRequest) -> HttpResponse:
             {**row, "label": channel_labels.get(row["channel"], row["channel"])}
             for row in summary.channels
         ],
-        "model_rows": [{**row, "label": _model_label(row)} for row in summary.models],
+        "model_rows": [{**row, "label": _model_label(row)} for row in summary.model_totals],
         "heatmap": _heatmap(summary),
         "hours": range(24),
         "experiments": _experiments(),
@@ -281,11 +306,10 @@ def analytics_export(request: HttpRequest) -> HttpResponse:
     """The period's figures per day as CSV: one row per day, for a spreadsheet (UTF-8 with a
     byte order mark; cells a spreadsheet would evaluate are quoted)."""
     period, _problems = period_parse(request.GET)
-    summary = analytics_summary(period)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([csv_safe(cell) for cell in export_headers()])
-    for row in summary.series:
+    for row in analytics_series(period):
         cells = [
             row["day"], row["conversations"], row["visitor_messages"], row["leads"],
             row["qualified"], row["won"], f"{Decimal(row['cost']):.6f}",

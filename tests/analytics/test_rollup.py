@@ -30,7 +30,7 @@ from apps.analytics.models import (
     RollupState,
 )
 from apps.analytics.rollup import rollup_batch, rollup_rebuild, rollup_run, ttft_bucket
-from apps.analytics.selectors import analytics_summary, period_parse
+from apps.analytics.selectors import analytics_summary, percentile, period_parse
 from apps.assistants.services import assistant_profile_get
 from apps.conversations.models import Conversation, Message
 from apps.conversations.services import message_receive
@@ -250,6 +250,9 @@ def test_the_summary_reads_the_rollups_for_a_period_and_channel(company: Company
     assert sum(sum(row) for row in summary.heatmap) == 10  # visitor messages
     assert summary.pages[0] == {"page": "/precios", "conversations": 2}
     assert summary.ttft["count"] == summary.totals["replies"] > 0
+    histogram = recount()["ttft_histogram"]
+    assert summary.ttft["p50"] == percentile(histogram, 0.5)
+    assert summary.ttft["p95"] == percentile(histogram, 0.95)
     api, problems = period_parse({"channel": "api", "from": "nope"})
     assert problems == ["from"]
     assert analytics_summary(api).totals["conversations"] == 1
