@@ -212,6 +212,17 @@ DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A pool of open connections per process (Django's psycopg pool) instead of a new connection
+# for every request and task. Safe with django-tenants: its close() forgets the schema, so the
+# search path is set again on every connection taken from the pool.
+DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
+if DATABASE_POOL:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django requires 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -260,6 +271,10 @@ CHANNEL_LAYERS = {
         },
     }
 }
+
+# A streamed reply's text goes out at most once per this many seconds (the first part at once):
+# each delta is a channel-layer group send, so fewer deltas cost the worker and web less.
+REPLY_DELTA_INTERVAL_SECONDS = env.float("REPLY_DELTA_INTERVAL_SECONDS", default=0.04)
 
 CELERY_BROKER_URL = _CELERY_BROKER_URL
 CELERY_RESULT_BACKEND = None

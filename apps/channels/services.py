@@ -223,6 +223,7 @@ def _message_store(channel: ChannelConnection, item: Inbound) -> Message:
         contact_external_id=f"{channel.pk}:{item.sender_id}",
         attachments=item.attachments,
         generate=False,
+        caller_replies=True,
     )
     contact = received.conversation.contact
     updates: dict[str, Any] = {}

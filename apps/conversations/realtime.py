@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class Publisher:
         group: str,
         reply_channel: str | None,
         message_id: int,
-        interval: float = 0.04,
+        interval: float | None = None,
         reply_deltas: bool = True,
     ) -> None:
         self.layer = get_channel_layer()
@@ -41,7 +42,8 @@ class Publisher:
         # A waiting request that does not stream only needs the final event.
         self.reply_deltas = reply_deltas
         self.message_id = message_id
-        self.interval = interval
+        # At most one delta event per interval (the first at once): each is a group send.
+        self.interval = settings.REPLY_DELTA_INTERVAL_SECONDS if interval is None else interval
         self._pending: list[str] = []
         self._last_flush = 0.0
         self._offset = 0

@@ -104,12 +104,16 @@ def message_receive(
     reply_deltas: bool = True,
     generate: bool = True,
     attachments: list[dict[str, Any]] | None = None,
+    caller_replies: bool = False,
 ) -> Received:
     """Store a visitor's message before anything else happens, in one transaction with its
     contact and conversation (created on first contact; `context` is merged in). A message
     whose `external_id` was already received for this channel is not stored again and not
     answered again. After commit, the reply task is sent (queue `llm`) if the conversation
-    is in bot mode; its events also go to `reply_channel` when given."""
+    is in bot mode; its events also go to `reply_channel` when given. With `generate=False`
+    nothing is scheduled; `caller_replies` says the caller answers it itself when the mode
+    allows (the widget, the messaging channels, the test chat), so the `unanswered` hooks run
+    only when a person has the conversation (else the message would be read twice)."""
     with transaction.atomic():
         if external_id is not None:
             existing = (
@@ -173,7 +177,9 @@ def message_receive(
                 reply_deltas=reply_deltas,
                 state=schedule,
             )
-        elif ReplyHooks.unanswered:
+        elif ReplyHooks.unanswered and not (
+            caller_replies and conversation.mode in Conversation.BOT_ANSWERS
+        ):
             message_id = message.pk
             transaction.on_commit(lambda: ReplyHooks.run(ReplyHooks.unanswered, message_id))
     return Received(conversation, message, created=True, scheduled=schedule.get("ok"))

@@ -235,6 +235,7 @@ def assistant_test(request: HttpRequest) -> HttpResponse:
             session_id=session_id,
             text=form.cleaned_data["text"],
             generate=False,
+            caller_replies=True,
         )
         if reply_generate(message_id=received.message.pk) is None:
             messages.error(request, _("The assistant did not answer this message."))

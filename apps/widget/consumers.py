@@ -341,6 +341,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 external_id=f"{self.session_id}:{client_id}",
                 context=self.context or None,
                 generate=False,
+                caller_replies=True,
             )
             reply = None
             if not received.created:

@@ -1259,3 +1259,22 @@ def test_a_handoff_request_from_a_rule_is_published_without_the_widget(
     assert again.notice is None
     assert conversation().context["handoff"]["reason"] == "visitor_asked"
     assert Notification.objects.count() == 4
+
+
+def test_a_message_the_caller_answers_is_read_into_the_lead_once(
+    company: Company, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The widget and the messaging channels store a message and schedule its reply
+    themselves: the lead is read by the reply task only, not also by the `unanswered` hook;
+    once a person has the conversation, the hook reads it (no reply task will)."""
+    from apps.leads import tasks as lead_tasks
+
+    queued: list[int] = []
+    monkeypatch.setattr(lead_tasks.message_process_task, "delay", queued.append)
+    first = message_receive(channel=Channel.WEB, session_id=SESSION, text="Hola",
+                            generate=False, caller_replies=True)  # fmt: skip
+    assert queued == []
+    conversation_take(conversation=first.conversation, agent=team.ana)
+    second = message_receive(channel=Channel.WEB, session_id=SESSION, text="Sigo aquí",
+                             generate=False, caller_replies=True)  # fmt: skip
+    assert queued == [second.message.pk]
