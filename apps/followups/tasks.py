@@ -3,31 +3,18 @@ the flows' inactivity follow-ups and sends those that are due, one task each."""
 
 from __future__ import annotations
 
-import random
-
 from celery import shared_task
 from django.conf import settings
-from django_tenants.utils import tenant_context
 
 from apps.followups.services import followup_send, followups_due, inactivity_scan
-from apps.tenants.models import Company
+from apps.tenants.services import companies_fan_out
 
 
 @shared_task(name="followups.dispatch", time_limit=60, soft_time_limit=50, ignore_result=True)
 def followups_dispatch() -> int:
     """Beat entry point (public schema): one `followups.run` per active company, spread over
     FOLLOWUP_JITTER_SECONDS so companies do not all hit the database at once."""
-    sent = 0
-    companies = Company.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).filter(
-        suspended_at=None
-    )
-    for company in companies.iterator():
-        with tenant_context(company):
-            followups_run_task.apply_async(
-                countdown=random.uniform(0, settings.FOLLOWUP_JITTER_SECONDS)  # noqa: S311
-            )
-        sent += 1
-    return sent
+    return companies_fan_out(followups_run_task, jitter_seconds=settings.FOLLOWUP_JITTER_SECONDS)
 
 
 @shared_task(name="followups.run", acks_late=True, time_limit=120, soft_time_limit=100,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -195,3 +196,21 @@ def public_company_ensure() -> Company:
             domain=settings.ROOT_DOMAIN, defaults={"tenant": company, "is_primary": True}
         )
     return company
+
+
+def companies_fan_out(task: Any, *, jitter_seconds: float = 0.0) -> int:
+    """Send `task` once per active company (not suspended), each from inside its schema so
+    the worker runs it there (tenant-schemas-celery), after a random delay of up to
+    `jitter_seconds` so that companies do not all hit the database at once. Returns how many
+    were sent. For beat's dispatchers, which run in the public schema."""
+    import random
+
+    sent = 0
+    companies = Company.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).filter(
+        suspended_at=None
+    )
+    for company in companies.iterator():
+        with tenant_context(company):
+            task.apply_async(countdown=random.uniform(0, jitter_seconds))  # noqa: S311
+        sent += 1
+    return sent

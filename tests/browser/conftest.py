@@ -147,3 +147,29 @@ def page(chromium_executable: str) -> Iterator[Any]:
             yield context.new_page()
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def chromium(chromium_executable: str) -> Iterator[Any]:
+    """One headless Chromium for a test module (tests/browser/widget_live.py, chromium_open)."""
+    from tests.browser.widget_live import chromium_open
+
+    with chromium_open(chromium_executable) as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def live_stack(
+    request: pytest.FixtureRequest,
+    chromium: Any,
+    django_db_setup: None,
+    django_db_blocker: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Any]:
+    """The product running live for a test module (uvicorn, a Celery worker, a fake model and
+    two companies: tests/browser/widget_live.py, widget_stack_run)."""
+    from tests.browser.widget_live import widget_stack_run
+
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    with widget_stack_run(django_db_blocker, tmp_path_factory.mktemp(f"{name}-live")) as stack:
+        yield stack

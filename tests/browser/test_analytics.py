@@ -29,10 +29,8 @@ from tests.browser.widget_live import (
     Console,
     WidgetCompany,
     WidgetStack,
-    chromium_open,
     last_user_text,
     reply_for,
-    widget_stack_run,
 )
 from tests.live import committed
 
@@ -62,23 +60,6 @@ CHART_DATA_JS = """(id) => {
   return {type: chart.config.type, labels: chart.data.labels,
           datasets: chart.data.datasets.map((d) => ({label: d.label, data: d.data}))};
 }"""
-
-
-@pytest.fixture(scope="module")
-def chromium(chromium_executable: str) -> Iterator[Any]:
-    with chromium_open(chromium_executable) as browser:
-        yield browser
-
-
-@pytest.fixture(scope="module")
-def live_stack(
-    chromium: Any,
-    django_db_setup: None,
-    django_db_blocker: Any,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[WidgetStack]:
-    with widget_stack_run(django_db_blocker, tmp_path_factory.mktemp("analytics-live")) as stack:
-        yield stack
 
 
 def conversations_seed(stack: WidgetStack, company: WidgetCompany) -> None:

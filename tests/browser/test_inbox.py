@@ -34,10 +34,8 @@ from tests.browser.widget_live import (
     Console,
     Widget,
     WidgetStack,
-    chromium_open,
     last_user_text,
     reply_for,
-    widget_stack_run,
 )
 
 # django_db only gets the test database created (see tests/browser/conftest.py): everything
@@ -58,23 +56,6 @@ PROGRESS = "%%(done)s / %%(total)s rows"
 
 
 # -- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium(chromium_executable: str) -> Iterator[Any]:
-    with chromium_open(chromium_executable) as browser:
-        yield browser
-
-
-@pytest.fixture(scope="module")
-def live_stack(
-    chromium: Any,
-    django_db_setup: None,
-    django_db_blocker: Any,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[WidgetStack]:
-    with widget_stack_run(django_db_blocker, tmp_path_factory.mktemp("inbox-live")) as stack:
-        yield stack
 
 
 @dataclass(frozen=True)
