@@ -199,11 +199,12 @@ def run(args: argparse.Namespace) -> None:
         connection.close()
 
 
-def main(argv: list[str]) -> int:
-    args = parse_args(argv)
+def in_scratch_database(args: argparse.Namespace, run: Callable[[argparse.Namespace], None]) -> int:
+    """Run `run(args)` in this process against a scratch database (`args.database`, created
+    on DATABASE_URL's server, or the embedded PostgreSQL's when it is unset) and drop it
+    afterwards unless `args.keep_database`. Development defaults for the other settings."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chapi.settings")
-    os.environ.setdefault("DEBUG", "true")  # development defaults for the other settings
-
+    os.environ.setdefault("DEBUG", "true")
     release = None
     server_url = os.environ.get("DATABASE_URL", "")
     if not server_url:
@@ -228,6 +229,10 @@ def main(argv: list[str]) -> int:
         if release is not None:
             release()
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return in_scratch_database(parse_args(argv), run)
 
 
 if __name__ == "__main__":

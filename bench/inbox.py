@@ -28,7 +28,6 @@ Options: --leads N, --conversations N, --runs N, --export-runs N, --database NAM
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -40,12 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.company_create import (  # noqa: E402
-    database_drop,
-    database_recreate,
-    percentile,
-    with_database,
-)
+from bench.company_create import in_scratch_database, percentile  # noqa: E402
 
 FIRST = [
     "Ana",
@@ -330,32 +324,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chapi.settings")
-    os.environ.setdefault("DEBUG", "true")
-    release = None
-    server_url = os.environ.get("DATABASE_URL", "")
-    if not server_url:
-        from chapi import embedded
-
-        release = embedded.release_postgres
-        server_url = embedded.start_postgres()
-    try:
-        database_recreate(server_url, args.database)
-        print(f"scratch database {args.database!r} created")
-        os.environ["DATABASE_URL"] = with_database(server_url, args.database)
-        try:
-            run(args)
-        finally:
-            if args.keep_database:
-                print(f"kept database {args.database!r}")
-            else:
-                database_drop(server_url, args.database)
-                print(f"dropped database {args.database!r}")
-    finally:
-        if release is not None:
-            release()
-    return 0
+    return in_scratch_database(parse_args(argv), run)
 
 
 if __name__ == "__main__":
