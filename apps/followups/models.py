@@ -68,6 +68,8 @@ class FollowUp(models.Model):
     key = models.CharField(max_length=200, unique=True)  # what scheduled it, once
     source = models.CharField(_("source"), max_length=16)  # "inactivity" | "flow" | "agent"
     rule_key = models.CharField(_("flow rule"), max_length=130, blank=True)
+    # An inactivity follow-up: the conversation's last activity it follows (one per silence).
+    silence_from = models.DateTimeField(null=True, blank=True)
     text = models.TextField(_("message"))
     template = models.CharField(_("WhatsApp template"), max_length=200, blank=True)
     due_at = models.DateTimeField(_("due"))

@@ -26,7 +26,7 @@ from typing import Any
 
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -120,6 +120,7 @@ def followup_schedule(
     source: str,
     template: str = "",
     rule_key: str = "",
+    silence_from: datetime | None = None,
 ) -> FollowUp | None:
     """Schedule a follow-up once per `key` (the same key again returns the existing one).
     None when the contact opted out or is unreachable."""
@@ -133,7 +134,7 @@ def followup_schedule(
         with transaction.atomic():
             followup = FollowUp.objects.create(
                 conversation=conversation, key=key[:200], source=source, rule_key=rule_key,
-                text=text, template=template, due_at=due_at,
+                text=text, template=template, due_at=due_at, silence_from=silence_from,
             )  # fmt: skip
     except IntegrityError:
         return FollowUp.objects.get(key=key[:200])
@@ -201,15 +202,6 @@ def opt_out_confirmation(language: str) -> str:
 # --- Inactivity ----------------------------------------------------------------------------
 
 
-def _unanswered_in_a_row(conversation: Conversation) -> int:
-    """Follow-ups sent since the conversation's last activity (follow-ups are not activity)."""
-    return FollowUp.objects.filter(
-        conversation=conversation,
-        status=FollowUp.Status.SENT,
-        sent_at__gt=conversation.last_message_at,
-    ).count()
-
-
 def inactivity_scan(*, now: datetime | None = None) -> int:
     """Schedule the follow-ups of the flows' inactivity rules: a conversation the assistant
     has, silent for the rule's time (at most INACTIVITY_LOOKBACK more), whose contact can be
@@ -227,6 +219,13 @@ def inactivity_scan(*, now: datetime | None = None) -> int:
         if not rule.message:
             continue
         silent_since = now - timedelta(seconds=rule.trigger.seconds)
+        # Those already followed up by this rule in this silence, or with as many follow-ups
+        # unanswered as allowed, are left out in the query: a batch is only new work.
+        followed = FollowUp.objects.filter(
+            conversation=OuterRef("pk"),
+            rule_key=rule.key,
+            silence_from=OuterRef("last_message_at"),
+        )
         candidates = (
             Conversation.objects.filter(
                 mode=Conversation.Mode.BOT,
@@ -236,16 +235,18 @@ def inactivity_scan(*, now: datetime | None = None) -> int:
                 contact__unreachable=False,
             )
             .exclude(channel="test")
+            .exclude(Exists(followed))
+            .annotate(unanswered=Count("followups", filter=Q(
+                followups__status=FollowUp.Status.SENT,
+                followups__sent_at__gt=F("last_message_at"),
+            )))
+            .filter(unanswered__lt=settings.max_unanswered)
             .order_by("last_message_at")[:BATCH]
-        )
+        )  # fmt: skip
         for conversation in candidates:
             assert conversation.last_message_at is not None
             stamp = int(conversation.last_message_at.timestamp())
             key = f"inactive:{rule.key}:{conversation.pk}:{stamp}"
-            if FollowUp.objects.filter(key=key).exists():
-                continue
-            if _unanswered_in_a_row(conversation) >= settings.max_unanswered:
-                continue
             text = variant_text(
                 target="flow_message",
                 flow_rule=rule.key,
@@ -256,6 +257,7 @@ def inactivity_scan(*, now: datetime | None = None) -> int:
             if followup_schedule(
                 conversation=conversation, text=text or rule.message, due_at=now, key=key,
                 source="inactivity", template=rule.template, rule_key=rule.key,
+                silence_from=conversation.last_message_at,
             ):  # fmt: skip
                 scheduled += 1
     return scheduled

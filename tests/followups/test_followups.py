@@ -24,6 +24,7 @@ from apps.channels.models import ChannelConnection
 from apps.conversations.models import Contact, Conversation, Message
 from apps.conversations.services import conversation_messages_visible, message_receive
 from apps.flows.services import flow_version_save
+from apps.followups import services
 from apps.followups.models import FollowUp, FollowUpSettings
 from apps.followups.services import (
     followup_schedule,
@@ -463,3 +464,16 @@ def test_the_dispatcher_runs_each_company_in_its_own_schema(
         assert Message.objects.filter(intent="followup").count() == 1
     with tenant_context(beta):
         assert not Message.objects.filter(intent="followup").exists()
+
+
+def test_a_full_batch_of_followed_up_conversations_does_not_hide_the_next_ones(
+    company: Company, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "BATCH", 2)
+    flow_version_save(source=INACTIVE, author=None)
+    for n in range(5):
+        writes("Hola", session=f"s{n}")
+        silent_for(7.5 + n / 10, session=f"s{n}")
+
+    assert [inactivity_scan() for _ in range(4)] == [2, 2, 1, 0]
+    assert FollowUp.objects.count() == 5
