@@ -110,6 +110,11 @@ def translate_error(exc: Exception) -> ProviderError:
         if exc.status_code >= 500:
             return ProviderError("server_error", retryable=True, detail=str(exc.status_code))
         return ProviderError("bad_request", retryable=False, detail=_error_code(exc))
+    # Raised while reading a stream (the SDK's raw response does not wrap them).
+    if isinstance(exc, httpx2.TimeoutException):
+        return ProviderError("timeout", retryable=True)
+    if isinstance(exc, httpx2.TransportError):
+        return ProviderError("connection_error", retryable=True, detail=type(exc).__name__)
     if isinstance(exc, json.JSONDecodeError | ValueError | httpx2.HTTPError):
         # A stream cut midway or a malformed chunk.
         return ProviderError("stream_interrupted", retryable=True, detail=type(exc).__name__)
@@ -129,24 +134,41 @@ class OpenAIProvider:
         usage = Usage()
         finish = "stop"
         try:
-            stream = await client.chat.completions.create(  # type: ignore[call-overload]
+            # The SDK's raw streaming response (status errors are raised as usual), its
+            # server-sent events read here: building the SDK's typed object for every chunk
+            # cost the worker about as much as the rest of the streaming.
+            async with client.chat.completions.with_streaming_response.create(  # type: ignore[call-overload]
                 model=request.model,
                 messages=[{"role": m.role, "content": m.content} for m in request.messages],
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 stream=True,
                 stream_options={"include_usage": True},
-            )
-            saw_end = False
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                for choice in chunk.choices:
-                    if choice.delta and choice.delta.content:
-                        yield StreamDelta(choice.delta.content)
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
-                        saw_end = True
+            ) as response:
+                saw_end = False
+                async for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    chunk = json.loads(data)
+                    if not isinstance(chunk, dict):
+                        raise ValueError("a chunk that is not an object")
+                    if chunk.get("error"):
+                        raise ProviderError("server_error", retryable=True, detail="error event")
+                    if chunk.get("usage"):
+                        usage = Usage(
+                            int(chunk["usage"].get("prompt_tokens") or 0),
+                            int(chunk["usage"].get("completion_tokens") or 0),
+                        )
+                    for choice in chunk.get("choices") or ():
+                        content = (choice.get("delta") or {}).get("content")
+                        if content:
+                            yield StreamDelta(content)
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
+                            saw_end = True
             if not saw_end:
                 raise ProviderError("stream_interrupted", retryable=True, detail="no finish")
         except Exception as exc:
