@@ -68,7 +68,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.company_create import in_scratch_database, percentile  # noqa: E402
-from bench.inbox import COMPANIES, FIRST, LAST, TAGS, measure  # noqa: E402
+from bench.inbox import (  # noqa: E402
+    COMPANIES,
+    FIRST,
+    LAST,
+    TAGS,
+    bench_company,
+    logged_in_client,
+    measure,
+)
 
 SEED = 1
 TARGET_P95_MS = 200.0
@@ -840,38 +848,23 @@ def run(args: argparse.Namespace) -> None:
     django.setup()
 
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
     from django.test import Client
     from django.test.utils import override_settings
     from django_tenants.utils import schema_context, tenant_context
 
-    from apps.accounts.models import User
     from apps.api.services import api_key_create
-    from apps.tenants.services import company_create
 
-    call_command("setup_platform", demo=False, verbosity=0)
-    result = company_create(
-        name="Bench Analytics",
-        slug="bench-analytics",
-        owner_email="owner@bench-analytics.example.com",
-        owner_name="Bench Owner",
-        owner_password=None,
-    )
-    company = result.company
+    company, owner = bench_company("Bench Analytics", "bench-analytics")
     try:
         with tenant_context(company):
-            owner = User.objects.get(email="owner@bench-analytics.example.com")
             ids = seed(args, owner)
             ids["experiment"], ids["assignments"] = extras_seed(ids["plans"], owner)
             rollup_time(ids.pop("expected"), ids["events"])
             del ids["plans"]
             vacuum()
         key = api_key_create(company=company, name="Bench", scopes=["read"]).key
-        manager = Client(HTTP_HOST=f"{company.slug}.{settings.ROOT_DOMAIN}",
-                         HTTP_ACCEPT_LANGUAGE="en")  # fmt: skip
-        with tenant_context(company):
-            manager.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
+        manager = logged_in_client(company, owner)
         api = Client(HTTP_HOST=settings.ROOT_DOMAIN, HTTP_AUTHORIZATION=f"Bearer {key}")
         today: date = ids["today"]
         year = f"from={(today - timedelta(days=DAYS)).isoformat()}&to={today.isoformat()}"

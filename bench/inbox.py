@@ -209,44 +209,52 @@ def measure(
     return times, queries
 
 
+def bench_company(name: str, slug: str) -> tuple[Any, Any]:
+    """Migrate the scratch database and create one company: (company, its owner)."""
+    from django.core.management import call_command
+    from django_tenants.utils import tenant_context
+
+    from apps.accounts.models import User
+    from apps.tenants.services import company_create
+
+    call_command("setup_platform", demo=False, verbosity=0)
+    email = f"owner@{slug}.example.com"
+    company = company_create(name=name, slug=slug, owner_email=email, owner_name="Bench Owner",
+                             owner_password=None).company  # fmt: skip
+    with tenant_context(company):
+        return company, User.objects.get(email=email)
+
+
+def logged_in_client(company: Any, user: Any) -> Any:
+    """A test client on the company's host, signed in as `user`, reading English."""
+    from django.conf import settings
+    from django.test import Client
+    from django_tenants.utils import tenant_context
+
+    client = Client(HTTP_HOST=f"{company.slug}.{settings.ROOT_DOMAIN}", HTTP_ACCEPT_LANGUAGE="en")
+    with tenant_context(company):
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
 def run(args: argparse.Namespace) -> None:
     import django
 
     django.setup()
 
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
-    from django.test import Client
     from django.test.utils import override_settings
     from django_tenants.utils import schema_context, tenant_context
 
     from apps.accounts.models import User
-    from apps.tenants.services import company_create
 
-    call_command("setup_platform", demo=False, verbosity=0)
-    result = company_create(
-        name="Bench Inbox",
-        slug="bench-inbox",
-        owner_email="owner@bench-inbox.example.com",
-        owner_name="Bench Owner",
-        owner_password=None,
-    )
-    company = result.company
+    company, owner = bench_company("Bench Inbox", "bench-inbox")
     try:
         with tenant_context(company):
-            owner = User.objects.get(email="owner@bench-inbox.example.com")
             ids = seed(args, company, owner)
             agent = User.objects.get(pk=ids["agent"])
-        host = f"{company.slug}.{settings.ROOT_DOMAIN}"
-
-        def client_for(user: User) -> Client:
-            client = Client(HTTP_HOST=host, HTTP_ACCEPT_LANGUAGE="en")
-            with tenant_context(company):
-                client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-            return client
-
-        manager, agent_client = client_for(owner), client_for(agent)
+        manager, agent_client = logged_in_client(company, owner), logged_in_client(company, agent)
         cases: list[tuple[str, Callable[[], tuple[list[float], int]]]] = [
             ("list, default", lambda: measure(manager, "/dashboard/leads/", args.runs)),
             (

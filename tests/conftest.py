@@ -66,8 +66,9 @@ def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequ
     celery_app.conf.task_eager_propagates = True
     # A pipeline hook that raises fails its test instead of being logged and skipped.
     from apps.conversations.services import ReplyHooks
+    from apps.leads.services import LeadHooks
 
-    ReplyHooks.strict = True
+    ReplyHooks.strict = LeadHooks.strict = True
 
 
 @pytest.fixture(autouse=True)

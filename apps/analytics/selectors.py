@@ -131,7 +131,6 @@ class Summary:
     models: list[dict[str, Any]]  # per day, provider and model
     model_totals: list[dict[str, Any]] = field(default_factory=list)  # per provider and model
     rolled_up_to: int = 0
-    problems: list[str] = field(default_factory=list)
 
 
 def _series(period: Period, hourly: Any) -> list[dict[str, Any]]:

@@ -499,6 +499,13 @@ def author_name(user: Any) -> str:
     return name[0] if name else (user.email or "").partition("@")[0]
 
 
+def conversation_language(conversation: Conversation) -> str:
+    """The language to speak to the visitor in: the conversation's, else the company's
+    default; "es" or "en"."""
+    language = conversation.language or getattr(connection.tenant, "language", "") or "es"  # type: ignore[attr-defined]
+    return "en" if language.startswith("en") else "es"
+
+
 def message_public(message: Message) -> dict[str, Any]:
     """A stored message as a visitor's client sees it (docs/widget.md, "<message>")."""
     client_id = None

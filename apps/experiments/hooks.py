@@ -7,12 +7,14 @@ import dataclasses
 from apps.assistants.prompting import AssistantConfig
 from apps.conversations.models import Conversation
 from apps.experiments.models import Experiment
-from apps.experiments.services import variant_text
+from apps.experiments.services import tests_running, variant_text
 
 
 def configure(config: AssistantConfig, conversation: Conversation) -> AssistantConfig:
     """This conversation's variants of the system prompt and of the welcome (the offline
     responder greets with it)."""
+    if not tests_running():
+        return config
     changes = {}
     for target, field in (
         (Experiment.Target.SYSTEM_PROMPT, "system_prompt"),

@@ -15,7 +15,6 @@ the control (A) on the test's metric by a two-sided two-proportion z-test
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +88,11 @@ def _pick(
             return variant_id
         point -= weight
     return variants[-1][0]
+
+
+def tests_running() -> bool:
+    """Whether any A/B test runs (one cached read: the reply pipeline asks every reply)."""
+    return bool(_running())
 
 
 def variant_text(
@@ -422,19 +426,3 @@ def verdict_text(experiment: Experiment, rows: list[VariantResult]) -> str:
         "No clear difference on %(metric)s yet (lowest p = %(p).2f): the variants may be "
         "equally good, or the test needs more conversations."
     ) % {"metric": metric, "p": p}
-
-
-def experiments_for_json(results: Results) -> dict[str, Any]:
-    """The results as plain data (CSV/JSON exports of the analytics page)."""
-    return json.loads(json.dumps({
-        "experiment": results.experiment.name,
-        "metric": results.experiment.metric,
-        "verdict": results.verdict,
-        "variants": [
-            {"key": r.variant.key, "conversations": r.conversations, "leads": r.leads,
-             "qualified": r.qualified, "meetings": r.meetings, "rate": r.rate,
-             "interval": [r.low, r.high],
-             "p_value": r.comparison.p_value if r.comparison else None}
-            for r in results.variants
-        ],
-    }))  # fmt: skip

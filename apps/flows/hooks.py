@@ -8,7 +8,7 @@ from django.db import transaction
 
 from apps.conversations.models import Message
 from apps.flows.models import FlowRun
-from apps.flows.services import flows_on_message
+from apps.flows.services import flows_active, flows_on_message
 
 
 def on_received(visitor: Message) -> None:
@@ -23,7 +23,10 @@ def on_lead_changed(lead_id: int, kind: str, old: Any, new: Any) -> None:
 
 def prompt_state(conversation_id: int) -> str:
     """What the model is told of the flows that ran since its last answer: their messages
-    went out before the answer it is writing, which must not repeat them."""
+    went out before the answer it is writing, which must not repeat them. Nothing to read
+    for a company without flows (every reply asks)."""
+    if not flows_active().rules:
+        return ""
     last_reply = (
         Message.objects.filter(
             conversation_id=conversation_id, role=Message.Role.ASSISTANT, reply_to__isnull=False

@@ -29,6 +29,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.audit.services import SYSTEM, Actor, audit_record
 from apps.conversations.models import Conversation, Message
+from apps.conversations.services import conversation_language
 from apps.flows.actions import ActionContext, action_run
 from apps.flows.intents import intents_of
 from apps.flows.models import FlowRun, FlowVersion
@@ -128,11 +129,6 @@ def flow_version_restore(
 # --- Running rules -----------------------------------------------------------------------------
 
 
-def _language(conversation: Conversation) -> str:
-    language = conversation.language or getattr(connection.tenant, "language", "") or "es"  # type: ignore[attr-defined]
-    return "en" if language.startswith("en") else "es"
-
-
 def _sayer(conversation: Conversation, *, activity: bool = True):  # type: ignore[no-untyped-def]
     from apps.conversations.services import bot_message_send
 
@@ -186,7 +182,7 @@ def rule_fire(
             {"action": "message", "label": "message", "ok": message is not None, "detail": detail}
         )
     ctx = ActionContext(conversation=conversation, rule=rule, flows=flows, run_id=run.pk,
-                        say=say, language=_language(conversation))  # fmt: skip
+                        say=say, language=conversation_language(conversation))  # fmt: skip
     for call in rule.actions:
         try:
             outcomes.append(action_run(ctx, call))
@@ -373,7 +369,3 @@ def flows_on_lead_change(*, lead_id: int, kind: str, old: Any, new: Any) -> list
         if run is not None:
             runs.append(run)
     return runs
-
-
-def flow_runs_for(conversation_ids: list[int], limit: int = 50) -> list[FlowRun]:
-    return list(FlowRun.objects.filter(conversation_id__in=conversation_ids)[:limit])

@@ -5,6 +5,7 @@ told so (that confirmation is the assistant's reply)."""
 from __future__ import annotations
 
 from apps.conversations.models import Message
+from apps.conversations.services import conversation_language
 from apps.followups.services import (
     contact_opt_out,
     followups_cancel_for_reply,
@@ -28,5 +29,4 @@ def on_unanswered(message_id: int) -> None:
 def opt_out_answer(visitor: Message) -> str | None:
     if not wants_no_more_messages(visitor.text):
         return None
-    conversation = visitor.conversation
-    return opt_out_confirmation(conversation.language or "es")
+    return opt_out_confirmation(conversation_language(visitor.conversation))

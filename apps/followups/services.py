@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.conversations.models import Contact, Conversation, Message
+from apps.flows.spec import fold
 from apps.followups.models import FollowUp, FollowUpSettings
 from apps.leads.models import LeadEvent
 
@@ -56,14 +57,8 @@ _OPT_OUT_PHRASES = re.compile(
 )
 
 
-def _fold(text: str) -> str:
-    from apps.flows.spec import fold
-
-    return fold(text)
-
-
 def wants_no_more_messages(text: str) -> bool:
-    folded = " ".join(_fold(text).split())
+    folded = " ".join(fold(text).split())
     return bool(_OPT_OUT_WORDS.match(folded) or _OPT_OUT_PHRASES.search(folded))
 
 

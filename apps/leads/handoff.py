@@ -26,6 +26,7 @@ from apps.conversations.models import Conversation, Message
 from apps.conversations.services import (
     HandoffResult,
     author_name,
+    conversation_language,
     conversation_message_publish,
     conversation_mode_publish,
     handoff_request,
@@ -84,10 +85,6 @@ def asks_for_price(text: str) -> bool:
 
 class HandoffConflict(Exception):
     """Another team member has the conversation."""
-
-
-def _language(conversation: Conversation) -> str:
-    return conversation.language or getattr(connection.tenant, "language", "") or "es"  # type: ignore[attr-defined]
 
 
 def _business_open() -> bool:
@@ -152,7 +149,7 @@ def conversation_handoff_request(
     from apps.leads.tasks import handoff_wait_task
 
     is_open = _business_open()
-    with override(_language(conversation)):
+    with override(conversation_language(conversation)):
         if is_open:
             notice = _(
                 "I've asked the team to join this conversation; a person will answer "
@@ -216,7 +213,7 @@ def handoff_wait_expire(*, conversation_id: int, requested_at: str) -> Message |
         wait = timedelta(minutes=lead_settings_get().handoff_wait_minutes)
         if timezone.now() < conversation.handoff_requested_at + wait:
             return None  # delivered early (a redelivery, a changed setting): not yet
-        with override(_language(conversation)):
+        with override(conversation_language(conversation)):
             text = _(
                 "Sorry, everyone on the team is busy right now. Leave your phone number or "
                 "email and the best time to reach you, and we'll get back to you."
@@ -257,7 +254,7 @@ def conversation_take(
         conversation.mode = Conversation.Mode.HUMAN
         conversation.agent_id = agent.pk
         conversation.save(update_fields=["mode", "agent", "updated_at"])
-        with override(_language(conversation)):
+        with override(conversation_language(conversation)):
             text = _("%(name)s from the team has joined the conversation.") % {
                 "name": author_name(agent) or _("A person")
             }
@@ -287,7 +284,7 @@ def conversation_release(*, conversation: Conversation, actor: User | None) -> C
         conversation.agent = None
         conversation.handoff_requested_at = None
         conversation.save(update_fields=["mode", "agent", "handoff_requested_at", "updated_at"])
-        with override(_language(conversation)):
+        with override(conversation_language(conversation)):
             text = _("The assistant is back in this conversation. Ask me anything.")
         message = _system_message(conversation, text)
         event_emit(kind="handoff.released", conversation_id=conversation.pk,
@@ -309,7 +306,7 @@ def conversation_close(*, conversation: Conversation, actor: User | None) -> Con
         conversation.mode = Conversation.Mode.CLOSED
         conversation.handoff_requested_at = None
         conversation.save(update_fields=["mode", "handoff_requested_at", "updated_at"])
-        with override(_language(conversation)):
+        with override(conversation_language(conversation)):
             text = _("This conversation is closed. Write again any time and we'll help you.")
         message = _system_message(conversation, text)
         event_emit(kind="conversation.closed", conversation_id=conversation.pk,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,3 +173,48 @@ def live_stack(
     name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     with widget_stack_run(django_db_blocker, tmp_path_factory.mktemp(f"{name}-live")) as stack:
         yield stack
+
+
+@pytest.fixture
+def stack(live_stack: Any) -> Iterator[Any]:
+    """The module's live stack with the fake model reset: it answers
+    `reply_for(<the visitor's message>)` (tests/browser/widget_live.py). The servers' logs are
+    printed when the test fails."""
+    from tests.browser.widget_live import last_user_text, reply_for
+
+    fake = live_stack.fake
+    fake.reset()
+    fake.latency_ms = 0
+    fake.responder = lambda body: reply_for(last_user_text(body))
+    yield live_stack
+    fake.reset()
+    print(live_stack.log_tails())
+
+
+@pytest.fixture
+def console() -> Any:
+    from tests.browser.widget_live import Console
+
+    return Console()
+
+
+@pytest.fixture
+def new_context(chromium: Any, console: Any) -> Iterator[Callable[..., Any]]:
+    """`new_context(**options)`: a fresh browser context (Spanish by default) whose pages'
+    consoles are watched. At the end the contexts are closed and the console must be clean."""
+    contexts: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        options.setdefault("locale", "es-ES")
+        options.setdefault("viewport", {"width": 1280, "height": 900})
+        context = chromium.new_context(**options)
+        context.set_default_timeout(10_000)
+        context.on("page", console.attach)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+    unexpected = console.unexpected()
+    assert not unexpected, "the pages' console:\n" + "\n".join(map(str, unexpected))

@@ -26,7 +26,6 @@ from tests.browser.inbox_live import (
     translated,
 )
 from tests.browser.widget_live import (
-    Console,
     WidgetCompany,
     WidgetStack,
     last_user_text,
@@ -105,28 +104,9 @@ def stack(live_stack: WidgetStack) -> Iterator[WidgetStack]:
 
 
 @pytest.fixture
-def console() -> Console:
-    return Console()
-
-
-@pytest.fixture
-def new_page(chromium: Any, console: Console) -> Iterator[Callable[[], Any]]:
-    """`new_page()`: a page of a fresh browser context (Spanish) whose console is watched; at
-    the end the contexts are closed and the console must be clean."""
-    contexts: list[Any] = []
-
-    def make() -> Any:
-        context = chromium.new_context(locale="es-ES", viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(10_000)
-        context.on("page", console.attach)
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-    unexpected = console.unexpected()
-    assert not unexpected, "the console:\n" + "\n".join(map(str, unexpected))
+def new_page(new_context: Callable[..., Any]) -> Callable[[], Any]:
+    """`new_page()`: a page of a fresh browser context (Spanish, console watched)."""
+    return lambda: new_context().new_page()
 
 
 def charts_drawn(page: Any) -> None:

@@ -10,7 +10,7 @@ uncaught exception, no console error or warning.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,6 @@ from tests.browser.inbox_live import (
     translated,
 )
 from tests.browser.widget_live import (
-    Console,
     Widget,
     WidgetStack,
     last_user_text,
@@ -74,46 +73,6 @@ def team(live_stack: WidgetStack) -> Team:
         agent_b=member_add(live_stack, live_stack.b, role="agent", name="Tomás Vega"),
         viewer_b=member_add(live_stack, live_stack.b, role="viewer", name="Vera Lima"),
     )
-
-
-@pytest.fixture
-def stack(live_stack: WidgetStack) -> Iterator[WidgetStack]:
-    """The module's stack; the fake model answers `reply_for(<the visitor's message>)`. The
-    servers' logs are printed when the test fails."""
-    fake = live_stack.fake
-    fake.reset()
-    fake.latency_ms = 0
-    fake.responder = lambda body: reply_for(last_user_text(body))
-    yield live_stack
-    fake.reset()
-    print(live_stack.log_tails())
-
-
-@pytest.fixture
-def console() -> Console:
-    return Console()
-
-
-@pytest.fixture
-def new_context(chromium: Any, console: Console) -> Iterator[Callable[..., Any]]:
-    """`new_context(**options)`: a fresh browser context (Spanish) whose pages' consoles are
-    watched; at the end they are closed and the console must be clean."""
-    contexts: list[Any] = []
-
-    def make(**options: Any) -> Any:
-        options.setdefault("locale", "es-ES")
-        options.setdefault("viewport", {"width": 1280, "height": 900})
-        context = chromium.new_context(**options)
-        context.set_default_timeout(10_000)
-        context.on("page", console.attach)
-        contexts.append(context)
-        return context
-
-    yield make
-    for context in contexts:
-        context.close()
-    unexpected = console.unexpected()
-    assert not unexpected, "the console:\n" + "\n".join(map(str, unexpected))
 
 
 def shop(new_context: Callable[..., Any], stack: WidgetStack, company: Any) -> tuple[Any, Widget]:

@@ -13,7 +13,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -37,48 +37,7 @@ XSS_SCRIPT = "<script>window.__pwned=1</script>"
 XSS_IMG = '<img src=x onerror="window.__pwned=1">'
 
 
-# -- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def stack(live_stack: WidgetStack) -> Iterator[WidgetStack]:
-    """The module's stack, with the fake model reset to its defaults: it answers
-    `reply_for(<the visitor's message>)`, at TOKENS_PER_SECOND. The servers' logs are printed
-    when the test fails."""
-    fake = live_stack.fake
-    fake.reset()
-    fake.latency_ms = 0
-    fake.responder = lambda body: reply_for(last_user_text(body))
-    yield live_stack
-    fake.reset()
-    print(live_stack.log_tails())
-
-
-@pytest.fixture
-def console() -> Console:
-    return Console()
-
-
-@pytest.fixture
-def new_context(chromium: Any, console: Console) -> Iterator[Callable[..., Any]]:
-    """`new_context(**options)`: a fresh browser context (Spanish by default) whose pages'
-    consoles are watched. At the end the contexts are closed and the console must be clean."""
-    contexts: list[Any] = []
-
-    def make(**options: Any) -> Any:
-        options.setdefault("locale", "es-ES")
-        options.setdefault("viewport", {"width": 1280, "height": 800})
-        context = chromium.new_context(**options)
-        context.set_default_timeout(10_000)
-        context.on("page", console.attach)
-        contexts.append(context)
-        return context
-
-    yield make
-    for context in contexts:
-        context.close()
-    unexpected = console.unexpected()
-    assert not unexpected, "the host page's console:\n" + "\n".join(map(str, unexpected))
+# -- helpers ------------------------------------------------------------------------------------
 
 
 def shop(
