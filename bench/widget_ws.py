@@ -2,8 +2,9 @@
 
 Starts, in one run, the fake OpenAI-compatible upstream (`tests.fakes.openai_server`: first
 token after `--latency-ms`, 50 ms by default, then `--tokens-per-second` pieces, 50 by
-default; each reply is the fake's `Echo: <message>`, 41 pieces), one Celery worker (queues
-`default,llm`, threads pool, 64 threads) and, one after the other, each web server of
+default; each reply is the fake's `Echo: <message>`, 41 pieces), the Celery workers (`--workers`
+processes, as many as `dev.py run` starts by default; queues `default,llm`, threads pool, 64
+threads each) and, one after the other, each web server of
 `--servers` (uvicorn and daphne by default; interleaved level by level), and measures, for
 each number of conversations N of `--connections` (default 100, 500, 1000):
 
@@ -66,7 +67,8 @@ Run inside the project's virtualenv, from the repository root (about 10 minutes)
 Options: --connections 100,500,1000, --servers uvicorn,daphne, --latency-ms 50,
 --tokens-per-second 50, --pace 60, --window 12, --rounds 2, --rates 8,12, --rate-seconds 8,
 --burst 100,500 ("" for none, like --rates and --idle-steps), --direct-seconds 2,
---idle-steps 1000,2000,5000, --idle-hold 5, --handshakes 50, --worker-concurrency 64,
+--idle-steps 1000,2000,5000, --idle-hold 5, --handshakes 50, --worker-concurrency 64, --workers K
+(default: as many as `dev.py run` starts, WORKER_PROCESSES or one per core up to two),
 --reply-timeout 30, --seed 1, --database NAME, --keep-database, --logs DIR (keep the
 servers' logs there; by default a temporary directory removed at the end). The servers
 inherit the environment (DATABASE_CONN_MAX_AGE=... applies to them).
@@ -90,6 +92,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -179,6 +182,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--worker-concurrency", type=int, default=64, help="Celery threads")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="Celery worker processes, each with its threads (default: as `dev.py run`)",
+    )
+    parser.add_argument(
         "--reply-timeout", type=float, default=30.0, help="seconds to wait for a reply"
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the arrival schedule")
@@ -201,6 +210,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         return numbers
 
     args.levels = ints(args.connections, "--connections")
+    if args.workers is None:
+        from chapi.devserver import worker_processes
+
+        args.workers = worker_processes()
+    elif args.workers < 1:
+        parser.error("--workers must be at least 1")
     args.bursts = set(ints(args.burst, "--burst"))
     args.rate_list = ints(args.rates, "--rates")
     args.steps = sorted(set(ints(args.idle_steps, "--idle-steps")))
@@ -1439,22 +1454,25 @@ def run(args: argparse.Namespace, env: dict[str, str], log_dir: Path) -> None:
         )
         print(f"company {bench.company.schema_name!r}, widget key for origin {ORIGIN}")
 
-        worker_name = f"chapi-bench-widget-{os.getpid()}@{socket.gethostname()}"
-        worker = Service(
-            "worker",
-            [python, "-m", "celery", "-A", "chapi", "worker", "-Q", ",".join(WORKER_QUEUES),
-             "--pool", "threads", "--concurrency", str(args.worker_concurrency),
-             "-n", worker_name, "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "--loglevel", "WARNING"],
-            env,
-            log_dir,
-        )  # fmt: skip
-        services.append(worker)
-        wait_for("the Celery worker", lambda: worker_ready(worker_name), services, 60)
+        workers: list[Service] = []
+        for index in range(args.workers):
+            worker_name = f"chapi-bench-widget-{os.getpid()}-{index}@{socket.gethostname()}"
+            worker = Service(
+                "worker" if args.workers == 1 else f"worker-{index}",
+                [python, "-m", "celery", "-A", "chapi", "worker", "-Q", ",".join(WORKER_QUEUES),
+                 "--pool", "threads", "--concurrency", str(args.worker_concurrency),
+                 "-n", worker_name, "--without-gossip", "--without-mingle",
+                 "--without-heartbeat", "--loglevel", "WARNING"],
+                env,
+                log_dir,
+            )  # fmt: skip
+            services.append(worker)
+            workers.append(worker)
+            wait_for("the Celery worker", partial(worker_ready, worker_name), services, 60)
         print(
-            f"Celery worker {worker_name} (threads pool, {args.worker_concurrency} threads); "
-            f"DATABASE_CONN_MAX_AGE {env.get('DATABASE_CONN_MAX_AGE', '0 (default)')}; "
-            f"DEBUG={env['DEBUG']}"
+            f"{args.workers} Celery worker process(es) (threads pool, {args.worker_concurrency} "
+            f"threads each); DATABASE_CONN_MAX_AGE "
+            f"{env.get('DATABASE_CONN_MAX_AGE', '0 (default)')}; DEBUG={env['DEBUG']}"
         )
         connection.close()
 
@@ -1474,7 +1492,7 @@ def run(args: argparse.Namespace, env: dict[str, str], log_dir: Path) -> None:
 
             me = psutil.Process(bench_pid).cpu_times()
             values = {"web": sum(s.cpu_seconds() for s in web_now)}
-            values["worker"] = worker.cpu_seconds()
+            values["worker"] = sum(w.cpu_seconds() for w in workers)
             values["upstream"] = upstream_service.cpu_seconds()
             values["client"] = me.user + me.system
             values.update({name: probe() for name, probe in probes.items()})

@@ -5,8 +5,9 @@
   the embedded PostgreSQL / Redis of ``chapi.embedded`` are started and their URLs exported;
   when set, they are used as they are and nothing is started.
 * ``run``: ``manage.py setup_platform`` (migrations, public tenant, demo company), then the web
-  server (uvicorn), the Celery worker and Celery beat as child processes, each in its own
-  process group, their output prefixed with their name. Ctrl-C / SIGTERM / SIGHUP stop them
+  server (uvicorn), the Celery worker(s) (``WORKER_PROCESSES``, one per core up to two) and
+  Celery beat as child processes, each in its own process group, their output prefixed with
+  their name. Ctrl-C / SIGTERM / SIGHUP stop them
   (SIGTERM to each group, SIGKILL after 10 s; a second Ctrl-C kills at once), then the
   embedded servers; exit 0. If a child dies on its own, everything is stopped and the exit
   code is 1. On Linux the children also get SIGTERM if this process is killed outright.
@@ -281,8 +282,24 @@ def web_address() -> tuple[str, int]:
     return host, int(os.environ.get("API_PORT", "8000"))
 
 
+def worker_processes() -> int:
+    """Celery worker processes to start: WORKER_PROCESSES, by default one per core up to two.
+    Each runs its tasks in threads, and one Python process uses one core at most (the GIL)."""
+    value = os.environ.get("WORKER_PROCESSES", "").strip()
+    if not value:
+        return max(1, min(2, os.cpu_count() or 1))
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"WORKER_PROCESSES must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
 def command_run() -> int:
     host, port = web_address()
+    try:
+        workers = worker_processes()
+    except ValueError as exc:
+        say(str(exc))
+        return 1
     python = sys.executable
     say("manage.py setup_platform (migrations, public tenant, demo company)")
     code = subprocess.run([python, "manage.py", "setup_platform"], cwd=ROOT, check=False)
@@ -326,24 +343,29 @@ def command_run() -> int:
                 "false",
             ],
         ),
-        (
-            "worker",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "chapi",
-                "worker",
-                "-Q",
-                "default,llm",
-                "--pool",
-                "threads",
-                "--concurrency",
-                "8",
-                "--loglevel",
-                "INFO",
-            ],
+        *(
+            (
+                "worker" if workers == 1 else f"worker{index + 1}",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "chapi",
+                    "worker",
+                    "-Q",
+                    "default,llm",
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    "8",
+                    "-n",
+                    f"chapi{index + 1}@%h",
+                    "--loglevel",
+                    "INFO",
+                ],
+            )
+            for index in range(workers)
         ),
         (
             "beat",
