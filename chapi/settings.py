@@ -91,6 +91,9 @@ CHANNEL_MAX_BODY_BYTES = 1024 * 1024
 CRM_WEBHOOK_TIMEOUT = env.float("CRM_WEBHOOK_TIMEOUT", default=10.0)
 CRM_WEBHOOK_MAX_ATTEMPTS = env.int("CRM_WEBHOOK_MAX_ATTEMPTS", default=6)
 CRM_WEBHOOK_ALLOW_PRIVATE = env.bool("CRM_WEBHOOK_ALLOW_PRIVATE", default=DEBUG)
+# The model's reading of a lead waits this long after a reply and gives way to a later message's
+# (one reading per pause in the conversation instead of one per message).
+LEAD_MODEL_READING_DELAY_SECONDS = env.float("LEAD_MODEL_READING_DELAY_SECONDS", default=20.0)
 API_JWT_TTL_SECONDS = env.int("API_JWT_TTL_SECONDS", default=3600)
 
 # --- Encryption of stored secrets ----------------------------------------------------------

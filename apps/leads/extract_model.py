@@ -1,11 +1,15 @@
 """The model's structured reading of a conversation into its lead (JSON schema output), for
 what needs understanding: the need in a sentence, a budget or timeline said loosely, a role.
-Runs after the reply, on the `llm` queue, only when the company uses a model."""
+Runs on the `llm` queue, only when the company uses a model, once the conversation pauses:
+LEAD_MODEL_READING_DELAY_SECONDS after a reply, and only if the visitor has not written again
+meanwhile (the later message's reading covers this one: it reads the last 20 messages)."""
 
 from __future__ import annotations
 
 import logging
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 from apps.assistants.prompting import assistant_config_load
@@ -23,10 +27,40 @@ TRANSCRIPT_MESSAGES = 20
 MAX_TOKENS = 300
 
 
-def lead_model_extract(*, message_id: int) -> list[str]:
+def _pending_key(conversation_id: int) -> str:
+    return f"lead-reading:{connection.schema_name}:{conversation_id}"
+
+
+def lead_model_reading_schedule(*, conversation_id: int, message_id: int) -> bool:
+    """After the reply to visitor message `message_id`: schedule the model's reading of the
+    conversation for when it pauses. Returns whether a reading was scheduled (not for a
+    message too short to say anything about the visitor)."""
+    from apps.leads.tasks import model_extract_task
+
+    text = Message.objects.filter(pk=message_id).values_list("text", flat=True).first() or ""
+    if len(text.split()) < MIN_WORDS:
+        return False
+    delay = settings.LEAD_MODEL_READING_DELAY_SECONDS
+    if delay > 0:
+        # The latest reading scheduled for the conversation: the earlier ones give way to it.
+        cache.set(_pending_key(conversation_id), message_id, timeout=int(delay) + 600)
+    model_extract_task.apply_async(
+        (message_id,), {"conversation_id": conversation_id}, countdown=delay or None
+    )
+    return True
+
+
+def lead_model_extract(*, message_id: int, conversation_id: int | None = None) -> list[str]:
     """Ask the company's model what the visitor said about themselves up to `message_id` and
-    apply it with source "model". A provider error is logged and skipped: the exact readings
-    are already applied, and the next message tries again. Returns the changed fields."""
+    apply it with source "model". Skipped when a reading of a later message of the same
+    conversation is scheduled (`conversation_id` given). A provider error is logged and
+    skipped: the exact readings are already applied, and the next message tries again.
+    Returns the changed fields."""
+    if conversation_id is not None:
+        latest = cache.get(_pending_key(conversation_id))
+        if isinstance(latest, int) and latest > message_id:
+            logger.debug("lead reading of message %s left to message %s", message_id, latest)
+            return []
     message = Message.objects.select_related("conversation").filter(pk=message_id).first()
     if message is None or message.role != Message.Role.VISITOR:
         return []

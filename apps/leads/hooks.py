@@ -71,8 +71,8 @@ def known_fields(conversation: Conversation) -> frozenset[str]:
 
 def on_generated(reply: Message, result: GenerationResult) -> None:
     """Remember which question the assistant asked; count answers it could not give; let the
-    model read the conversation into the lead."""
-    from apps.leads.tasks import model_extract_task
+    model read the conversation into the lead when it pauses."""
+    from apps.leads.extract_model import lead_model_reading_schedule
 
     lead = lead_for_conversation(reply.conversation_id)
     if lead is not None and result.offline_asked:
@@ -99,8 +99,12 @@ def on_generated(reply: Message, result: GenerationResult) -> None:
                 conversation=conversation, reason="assistant_cannot_answer"
             )
     elif reply.reply_to_id is not None and not result.fallback:
-        visitor_id = reply.reply_to_id
-        transaction.on_commit(lambda: model_extract_task.delay(visitor_id))
+        visitor_id, conversation_id = reply.reply_to_id, reply.conversation_id
+        transaction.on_commit(
+            lambda: lead_model_reading_schedule(
+                conversation_id=conversation_id, message_id=visitor_id
+            )
+        )
 
 
 def prompt_state(conversation_id: int) -> str:

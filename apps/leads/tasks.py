@@ -36,12 +36,13 @@ def message_process_task(message_id: int) -> None:
     soft_time_limit=75,
     ignore_result=True,
 )
-def model_extract_task(message_id: int) -> None:
+def model_extract_task(message_id: int, conversation_id: int | None = None) -> None:
     """The model's structured reading of the conversation up to visitor message
-    `message_id`, applied with source "model" (never over what the visitor stated)."""
+    `message_id`, applied with source "model" (never over what the visitor stated); skipped
+    when a later message's reading is scheduled."""
     from apps.leads.extract_model import lead_model_extract
 
-    lead_model_extract(message_id=message_id)
+    lead_model_extract(message_id=message_id, conversation_id=conversation_id)
 
 
 @shared_task(

@@ -20,7 +20,7 @@ from apps.assistants.services import assistant_profile_get
 from apps.conversations.models import Channel, Contact, Conversation, Message, UsageMonth
 from apps.conversations.services import message_receive, reply_generate
 from apps.leads import hooks
-from apps.leads.extract_model import lead_model_extract
+from apps.leads.extract_model import lead_model_extract, lead_model_reading_schedule
 from apps.leads.models import Lead, LeadEvent, LeadSettings, Source, Stage
 from apps.leads.scoring import ScoreInput, score_compute
 from apps.leads.services import (
@@ -457,6 +457,74 @@ def test_a_model_failure_leaves_the_lead_as_the_rules_read_it(
         message = say("Necesito asegurar mi local comercial, correo: ana@acme.mx")
         assert lead_model_extract(message_id=message.pk) == []
     assert lead_of().email == "ana@acme.mx"
+
+
+def test_the_model_reads_once_the_conversation_pauses(
+    company: Company, llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Each reply schedules a reading LEAD_MODEL_READING_DELAY_SECONDS later; one scheduled
+    for a later message of the same conversation supersedes the earlier ones, whose messages
+    it reads too (the last 20 messages)."""
+    from apps.leads.tasks import model_extract_task
+
+    settings.LEAD_MODEL_READING_DELAY_SECONDS = 20
+    sent: list[tuple[Any, Any, Any]] = []
+    monkeypatch.setattr(
+        model_extract_task,
+        "apply_async",
+        lambda args, kwargs, countdown=None: sent.append((args, kwargs, countdown)),
+    )
+    first = say("Tengo unos camiones que quiero asegurar este año")
+    second = say("Somos Transportes Ruiz y yo soy el jefe de flota")
+    conversation_id = first.conversation_id
+    short = say("ok, gracias")
+    assert lead_model_reading_schedule(conversation_id=conversation_id, message_id=first.pk)
+    assert lead_model_reading_schedule(conversation_id=conversation_id, message_id=second.pk)
+    # Too short to say anything about the visitor: no reading, and the one pending stands.
+    assert not lead_model_reading_schedule(conversation_id=conversation_id, message_id=short.pk)
+    assert sent == [
+        ((first.pk,), {"conversation_id": conversation_id}, 20),
+        ((second.pk,), {"conversation_id": conversation_id}, 20),
+    ]
+    llm.queue_json({
+        "name": None, "company_name": "Transportes Ruiz", "role": "jefe de flota",
+        "need": "Asegurar camiones", "budget_amount": None, "budget_currency": None,
+        "timeline": "este año", "preferred_channel": None, "preferred_time": None,
+    })  # fmt: skip
+    with model_on(llm):
+        assert lead_model_extract(message_id=first.pk, conversation_id=conversation_id) == []
+        assert reading_requests(llm) == []  # the first message's reading gave way
+        changed = lead_model_extract(message_id=second.pk, conversation_id=conversation_id)
+    [request] = reading_requests(llm)
+    transcript = request.json["messages"][1]["content"]
+    assert "Visitor: Tengo unos camiones" in transcript and "jefe de flota" in transcript
+    assert {"company_name", "need"} <= set(changed)
+    assert lead_of().company_name == "Transportes Ruiz"
+
+
+def test_a_reading_pending_in_another_conversation_or_company_does_not_count(
+    alpha: Company, beta: Company, llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apps.leads.tasks import model_extract_task
+
+    monkeypatch.setattr(model_extract_task, "apply_async", lambda *a, **kw: None)
+    with tenant_context(beta):
+        later = say("Quiero asegurar la flota de mi empresa pronto", session="other")
+        lead_model_reading_schedule(
+            conversation_id=later.conversation_id, message_id=later.pk + 1000
+        )
+    with tenant_context(alpha):
+        first = say("Necesito asegurar mi camioneta de reparto")
+        other = say("Busco un seguro para mi casa de campo", session="visitor-2")
+        lead_model_reading_schedule(conversation_id=other.conversation_id, message_id=other.pk)
+        llm.queue_json({
+            "name": None, "company_name": None, "role": None, "need": "Asegurar una camioneta",
+            "budget_amount": None, "budget_currency": None, "timeline": None,
+            "preferred_channel": None, "preferred_time": None,
+        })  # fmt: skip
+        with model_on(llm):
+            lead_model_extract(message_id=first.pk, conversation_id=first.conversation_id)
+        assert len(reading_requests(llm)) == 1
 
 
 # -- isolation -------------------------------------------------------------------------------------
