@@ -1,8 +1,9 @@
 """Benchmark: what `POST /v1/chat` adds on top of the model it calls.
 
 Starts, in one run, the fake OpenAI-compatible upstream (`tests.fakes.openai_server`, a fixed
-first-byte latency, 50 ms by default), the web server (uvicorn), and a Celery worker (queue
-`llm`, threads pool), then for each concurrency level (default 1, 10, 50):
+first-byte latency, 50 ms by default), the web server (uvicorn), and the Celery workers (queues
+`default,llm`, threads pool; as many processes as `dev.py run` starts, `--workers`), then for
+each concurrency level (default 1, 10, 50):
 
 * direct: N non-streaming chat completions sent straight to the fake upstream, with the same
           messages CHAPI sends it (system prompt + the visitor's message);
@@ -40,7 +41,8 @@ Run inside the project's virtualenv, from the repository root:
     .venv/bin/python bench/chat_api.py                  # embedded PostgreSQL and Redis
 
 Options: --requests N (per measurement, default 200), --concurrency 1,10,50, --latency-ms 50,
---history 1,10,50,200, --database NAME, --keep-database, --worker-concurrency 64,
+--history 1,10,50,200, --database NAME, --keep-database, --worker-concurrency 64, --workers K
+(default: as many as `dev.py run` starts),
 --worker-conn-max-age SECONDS, --show-sql (list every counted query), --logs DIR (keep the
 servers' logs there; by default they go to a temporary directory removed at the end). The
 servers inherit the environment, so settings such as DATABASE_CONN_MAX_AGE can be varied
@@ -70,6 +72,7 @@ import time
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -117,6 +120,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--worker-concurrency", type=int, default=64, help="Celery threads")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="Celery worker processes, each with its threads (default: as `dev.py run`)",
+    )
+    parser.add_argument(
         "--worker-conn-max-age",
         type=int,
         default=None,
@@ -127,6 +136,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--show-sql", action="store_true", help="list the queries of every counted request"
     )
     args = parser.parse_args(argv)
+    if args.workers is None:
+        from chapi.devserver import worker_processes
+
+        args.workers = worker_processes()
+    elif args.workers < 1:
+        parser.error("--workers must be at least 1")
     try:
         args.levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
         args.histories = [int(x) for x in args.history.split(",") if x.strip()]
@@ -830,24 +845,32 @@ def run(args: argparse.Namespace, env: dict[str, str], log_dir: Path) -> None:
                 log_dir,
             )
         )  # fmt: skip
-        worker_name = f"chapi-bench-chat-{os.getpid()}@{socket.gethostname()}"
         worker_env = dict(env)
         if args.worker_conn_max_age is not None:
             worker_env["DATABASE_CONN_MAX_AGE"] = str(args.worker_conn_max_age)
-        services.append(
-            Service(
-                "worker",
-                [python, "-m", "celery", "-A", "chapi", "worker", "-Q", "default,llm",
-                 "--pool", "threads", "--concurrency", str(args.worker_concurrency),
-                 "-n", worker_name, "--without-gossip", "--without-mingle",
-                 "--without-heartbeat", "--loglevel", "WARNING"],
-                worker_env,
-                log_dir,
-            )
-        )  # fmt: skip
+        worker_names = [
+            f"chapi-bench-chat-{os.getpid()}-{index}@{socket.gethostname()}"
+            for index in range(args.workers)
+        ]
+        for index, worker_name in enumerate(worker_names):
+            services.append(
+                Service(
+                    "worker" if args.workers == 1 else f"worker-{index}",
+                    [python, "-m", "celery", "-A", "chapi", "worker", "-Q", "default,llm",
+                     "--pool", "threads", "--concurrency", str(args.worker_concurrency),
+                     "-n", worker_name, "--without-gossip", "--without-mingle",
+                     "--without-heartbeat", "--loglevel", "WARNING"],
+                    worker_env,
+                    log_dir,
+                )
+            )  # fmt: skip
         wait_for("the web server's /healthz", lambda: healthz(port), services, 60)
-        wait_for("the Celery worker", lambda: worker_ready(worker_name), services, 60)
-        print(f"uvicorn on 127.0.0.1:{port}, Celery worker {worker_name}")
+        for worker_name in worker_names:
+            wait_for("the Celery worker", partial(worker_ready, worker_name), services, 60)
+        print(
+            f"uvicorn on 127.0.0.1:{port}, {args.workers} Celery worker process(es) "
+            f"({args.worker_concurrency} threads each)"
+        )
         print(
             "DATABASE_CONN_MAX_AGE: web "
             f"{env.get('DATABASE_CONN_MAX_AGE', '0 (default)')}, worker "
@@ -873,7 +896,10 @@ def run(args: argparse.Namespace, env: dict[str, str], log_dir: Path) -> None:
             import psutil
 
             me = psutil.Process(bench_pid).cpu_times()
-            values = {s.name: s.cpu_seconds() for s in services}
+            values: dict[str, float] = {}
+            for service in services:  # the worker processes count as one "worker"
+                name = "worker" if service.name.startswith("worker") else service.name
+                values[name] = values.get(name, 0.0) + service.cpu_seconds()
             values["client"] = me.user + me.system
             values.update({name: probe() for name, probe in servers.items()})
             system = psutil.cpu_times()
