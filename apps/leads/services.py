@@ -98,10 +98,12 @@ def _company_time_zone() -> str:
     return row or DEFAULT_TIME_ZONE
 
 
-def company_today() -> date:
+def company_today(time_zone: str = "") -> date:
+    """Today in the company's time zone (`time_zone` when the caller already read it)."""
     import zoneinfo
 
-    return timezone.now().astimezone(zoneinfo.ZoneInfo(_company_time_zone())).date()
+    zone = zoneinfo.ZoneInfo(time_zone or _company_time_zone())
+    return timezone.now().astimezone(zone).date()
 
 
 # --- Creating and reading ------------------------------------------------------------------
@@ -578,8 +580,9 @@ def extraction_values(found: Extraction, text: str) -> dict[str, Any]:
 def text_values(text: str) -> dict[str, Any]:
     """The lead fields the exact extractors read in `text`, anchored on the company's today
     and region."""
-    region = region_for_time_zone(_company_time_zone())
-    return extraction_values(extract(text, today=company_today(), default_region=region), text)
+    zone = _company_time_zone()
+    found = extract(text, today=company_today(zone), default_region=region_for_time_zone(zone))
+    return extraction_values(found, text)
 
 
 @dataclass(frozen=True)
@@ -596,8 +599,8 @@ def lead_message_process(*, message: Message) -> Processed:
     conversation = message.conversation
     with transaction.atomic():
         contact = Contact.objects.get(pk=conversation.contact_id)
-        lead = lead_for_contact(contact=contact, conversation=conversation)
-        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        lead_id = contact.lead_id or lead_for_contact(contact=contact, conversation=conversation).pk
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
         values = text_values(message.text)
         need = _need_from(message.text)
         if need:
@@ -672,8 +675,8 @@ def lead_model_apply(*, message: Message, data: dict[str, Any]) -> list[str]:
     conversation = message.conversation
     with transaction.atomic():
         contact = Contact.objects.get(pk=conversation.contact_id)
-        lead = lead_for_contact(contact=contact, conversation=conversation)
-        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        lead_id = contact.lead_id or lead_for_contact(contact=contact, conversation=conversation).pk
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
         changed = lead_update(
             lead=lead,
             values=lead_model_values(data),
