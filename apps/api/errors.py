@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -91,6 +92,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, exceptions.APIException):
         body = error_body(str(exc.default_code), str(exc.detail))
         code = exc.status_code
+    elif isinstance(exc, OperationalError | InterfaceError):
+        # The database could not be reached or shed the query (connection refused, too many
+        # clients, a pool timeout, a cancelled statement): worth a retry, unlike a bug's error.
+        logger.warning("database unavailable: %s", exc)
+        body = error_body(
+            "service_unavailable", "The service is briefly unavailable. Try again in a few seconds."
+        )
+        code = status.HTTP_503_SERVICE_UNAVAILABLE
+        headers["Retry-After"] = "5"
     else:
         logger.exception("unhandled API error")
         body = error_body("internal_error", "Something went wrong on our side.")

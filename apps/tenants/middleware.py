@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound, JsonResponse
 from django.middleware.locale import LocaleMiddleware
 from django.template.loader import render_to_string
@@ -9,13 +12,24 @@ from django.utils import translation
 from django.utils.translation.trans_real import parse_accept_lang_header
 from django_tenants.middleware.main import TenantMainMiddleware
 
+logger = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait when the database cannot be reached.
+UNAVAILABLE_RETRY_AFTER = 5
+
 
 class CompanyMiddleware(TenantMainMiddleware):
     """django-tenants' routing by host, with a plain 404 page for unknown hosts and a clear
     "suspended" answer for suspended companies."""
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        response = super().process_request(request)
+        try:
+            response = super().process_request(request)
+        except (OperationalError, InterfaceError) as exc:
+            # The company lookup is the first query of a request: with the database down or
+            # out of connections, answer "try again shortly" in the caller's language.
+            logger.warning("database unavailable while routing %s: %s", request.path, exc)
+            return unavailable_response(request)
         if response is not None:
             return response
         company = request.tenant  # type: ignore[attr-defined]
@@ -36,6 +50,18 @@ def suspended_response(request: HttpRequest) -> HttpResponse:
             {"error": {"code": "company_suspended", "message": message}}, status=403
         )
     return HttpResponse(render_to_string("errors/suspended.html"), status=403)
+
+
+def unavailable_response(request: HttpRequest) -> HttpResponse:
+    message = "The service is briefly unavailable. Try again in a few seconds."
+    if request.path.startswith("/v1/") or "application/json" in request.headers.get("Accept", ""):
+        response: HttpResponse = JsonResponse(
+            {"error": {"code": "service_unavailable", "message": message}}, status=503
+        )
+    else:
+        response = HttpResponse(render_to_string("errors/unavailable.html"), status=503)
+    response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+    return response
 
 
 class CompanyLocaleMiddleware(LocaleMiddleware):
