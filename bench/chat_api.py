@@ -41,8 +41,8 @@ Run inside the project's virtualenv, from the repository root:
     .venv/bin/python bench/chat_api.py                  # embedded PostgreSQL and Redis
 
 Options: --requests N (per measurement, default 200), --concurrency 1,10,50, --latency-ms 50,
---history 1,10,50,200, --database NAME, --keep-database, --worker-concurrency 64, --workers K
-(default: as many as `dev.py run` starts),
+--history 1,10,50,200, --database NAME, --keep-database, --workers K (default: as many as
+`dev.py run` starts), --worker-concurrency T (threads per process; 64 in all by default),
 --worker-conn-max-age SECONDS, --show-sql (list every counted query), --logs DIR (keep the
 servers' logs there; by default they go to a temporary directory removed at the end). The
 servers inherit the environment, so settings such as DATABASE_CONN_MAX_AGE can be varied
@@ -118,7 +118,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--keep-database", action="store_true", help="do not drop the scratch database"
     )
-    parser.add_argument("--worker-concurrency", type=int, default=64, help="Celery threads")
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=None,
+        help="Celery threads per worker process (default: 64 in all, shared by the processes)",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -142,6 +147,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.workers = worker_processes()
     elif args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.worker_concurrency is None:
+        # 64 threads in all, as with one process; each thread may hold a database connection.
+        args.worker_concurrency = max(1, 64 // args.workers)
     try:
         args.levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
         args.histories = [int(x) for x in args.history.split(",") if x.strip()]

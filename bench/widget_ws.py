@@ -4,8 +4,7 @@ Starts, in one run, the fake OpenAI-compatible upstream (`tests.fakes.openai_ser
 token after `--latency-ms`, 50 ms by default, then `--tokens-per-second` pieces, 50 by
 default; each reply is the fake's `Echo: <message>`, 41 pieces), the Celery workers (`--workers`
 processes, as many as `dev.py run` starts by default; queues `default,llm`, threads pool, 64
-threads each) and, one after the other, each web server of
-`--servers` (uvicorn and daphne by default; interleaved level by level), and measures, for
+threads in all) and, one after the other, each web server of `--servers` (uvicorn and daphne by default; interleaved level by level), and measures, for
 each number of conversations N of `--connections` (default 100, 500, 1000):
 
 * "N concurrent conversations": N websocket connections to `/ws/widget/` open at the same
@@ -67,8 +66,9 @@ Run inside the project's virtualenv, from the repository root (about 10 minutes)
 Options: --connections 100,500,1000, --servers uvicorn,daphne, --latency-ms 50,
 --tokens-per-second 50, --pace 60, --window 12, --rounds 2, --rates 8,12, --rate-seconds 8,
 --burst 100,500 ("" for none, like --rates and --idle-steps), --direct-seconds 2,
---idle-steps 1000,2000,5000, --idle-hold 5, --handshakes 50, --worker-concurrency 64, --workers K
-(default: as many as `dev.py run` starts, WORKER_PROCESSES or one per core up to two),
+--idle-steps 1000,2000,5000, --idle-hold 5, --handshakes 50, --workers K (default: as many as
+`dev.py run` starts, WORKER_PROCESSES or one per core up to two), --worker-concurrency T
+(threads per process; 64 in all by default),
 --reply-timeout 30, --seed 1, --database NAME, --keep-database, --logs DIR (keep the
 servers' logs there; by default a temporary directory removed at the end). The servers
 inherit the environment (DATABASE_CONN_MAX_AGE=... applies to them).
@@ -180,7 +180,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--idle-hold", type=float, default=5.0, help="seconds idle at each step before pings"
     )
-    parser.add_argument("--worker-concurrency", type=int, default=64, help="Celery threads")
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=None,
+        help="Celery threads per worker process (default: 64 in all, shared by the processes)",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -216,6 +221,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.workers = worker_processes()
     elif args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.worker_concurrency is None:
+        # 64 threads in all, as with one process; each thread may hold a database connection.
+        args.worker_concurrency = max(1, 64 // args.workers)
     args.bursts = set(ints(args.burst, "--burst"))
     args.rate_list = ints(args.rates, "--rates")
     args.steps = sorted(set(ints(args.idle_steps, "--idle-steps")))
