@@ -4,8 +4,9 @@ Starts, in one run, the fake OpenAI-compatible upstream (`tests.fakes.openai_ser
 token after `--latency-ms`, 50 ms by default, then `--tokens-per-second` pieces, 50 by
 default; each reply is the fake's `Echo: <message>`, 41 pieces), the Celery workers (`--workers`
 processes, as many as `dev.py run` starts by default; queues `default,llm`, threads pool, 64
-threads in all) and, one after the other, each web server of `--servers` (uvicorn and daphne by default; interleaved level by level), and measures, for
-each number of conversations N of `--connections` (default 100, 500, 1000):
+threads in all) and, one after the other, each web server of `--servers` (uvicorn and
+daphne by default; interleaved level by level), and measures, for each number of
+conversations N of `--connections` (default 100, 500, 1000):
 
 * "N concurrent conversations": N websocket connections to `/ws/widget/` open at the same
   time, one visitor (its own session id, so its own conversation) each, all connected and
