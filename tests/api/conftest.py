@@ -100,6 +100,9 @@ LIVE_SETTINGS = {
     "API_RATE_LIMIT_PER_SESSION": "5",
     "API_RATE_LIMIT_PER_IP": "300",
     "CORS_ORIGINS": PLATFORM_ORIGIN,
+    # The model's lead reading right after each reply, as in the in-process tests: a reading
+    # deferred past its test would reach the fake model during a later test.
+    "LEAD_MODEL_READING_DELAY_SECONDS": "0",
 }
 UVICORN_ARGS = "-m uvicorn chapi.asgi:application --host 127.0.0.1 --lifespan off"
 WORKER_ARGS = (

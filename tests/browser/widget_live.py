@@ -489,6 +489,8 @@ def widget_stack_run(django_db_blocker: Any, logs: Path) -> Iterator[WidgetStack
         "OPENAI_API_KEY": "",
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "PYTHONUNBUFFERED": "1",
+        # Lead readings right after each reply, never deferred into a later test.
+        "LEAD_MODEL_READING_DELAY_SECONDS": "0",
     }
     fake = FakeOpenAI(tokens_per_second=TOKENS_PER_SECOND).start()
     pages = HostPages(port).start()
