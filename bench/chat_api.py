@@ -87,6 +87,9 @@ from company_create import (  # noqa: E402 - the sibling benchmark's scratch-dat
     database_drop,
     database_recreate,
     with_database,
+    worker_arguments_add,
+    worker_arguments_resolve,
+    worker_command,
 )
 
 UPSTREAM_KEY = "sk-test-bench-" + "0123456789abcdef" * 2  # 32 characters after the prefix
@@ -118,18 +121,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--keep-database", action="store_true", help="do not drop the scratch database"
     )
-    parser.add_argument(
-        "--worker-concurrency",
-        type=int,
-        default=None,
-        help="Celery threads per worker process (default: 64 in all, shared by the processes)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="Celery worker processes, each with its threads (default: as `dev.py run`)",
-    )
+    worker_arguments_add(parser)
     parser.add_argument(
         "--worker-conn-max-age",
         type=int,
@@ -141,15 +133,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--show-sql", action="store_true", help="list the queries of every counted request"
     )
     args = parser.parse_args(argv)
-    if args.workers is None:
-        from chapi.devserver import worker_processes
-
-        args.workers = worker_processes()
-    elif args.workers < 1:
-        parser.error("--workers must be at least 1")
-    if args.worker_concurrency is None:
-        # 64 threads in all, as with one process; each thread may hold a database connection.
-        args.worker_concurrency = max(1, 64 // args.workers)
+    worker_arguments_resolve(parser, args)
     try:
         args.levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
         args.histories = [int(x) for x in args.history.split(",") if x.strip()]
@@ -864,10 +848,7 @@ def run(args: argparse.Namespace, env: dict[str, str], log_dir: Path) -> None:
             services.append(
                 Service(
                     "worker" if args.workers == 1 else f"worker-{index}",
-                    [python, "-m", "celery", "-A", "chapi", "worker", "-Q", "default,llm",
-                     "--pool", "threads", "--concurrency", str(args.worker_concurrency),
-                     "-n", worker_name, "--without-gossip", "--without-mingle",
-                     "--without-heartbeat", "--loglevel", "WARNING"],
+                    worker_command(python, worker_name, args.worker_concurrency),
                     worker_env,
                     log_dir,
                 )

@@ -67,6 +67,49 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+# --------------------------------------------------------------------------- Celery workers
+
+WORKER_THREADS = 64  # in all, shared by the worker processes: each may hold a database connection
+
+
+def worker_arguments_add(parser: argparse.ArgumentParser) -> None:
+    """--workers and --worker-concurrency, for the benchmarks that start Celery workers."""
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="Celery worker processes, each with its threads (default: as `dev.py run`)",
+    )
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=None,
+        help=f"Celery threads per worker process (default: {WORKER_THREADS} in all, shared)",
+    )
+
+
+def worker_arguments_resolve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Defaults: as many processes as `dev.py run` starts, sharing WORKER_THREADS threads."""
+    if args.workers is None:
+        from chapi.devserver import worker_processes
+
+        args.workers = worker_processes()
+    elif args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.worker_concurrency is None:
+        args.worker_concurrency = max(1, WORKER_THREADS // args.workers)
+    elif args.worker_concurrency < 1:
+        parser.error("--worker-concurrency must be at least 1")
+
+
+def worker_command(python: str, name: str, threads: int) -> list[str]:
+    """A Celery worker on the queues `default,llm` (threads pool), quiet and stand-alone."""
+    return [python, "-m", "celery", "-A", "chapi", "worker", "-Q", "default,llm",
+            "--pool", "threads", "--concurrency", str(threads), "-n", name,
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "--loglevel", "WARNING"]  # fmt: skip
+
+
 # --------------------------------------------------------------------------- scratch database
 
 

@@ -121,6 +121,11 @@ from chat_api import (  # noqa: E402 - the REST benchmark's process and statisti
     wait_for,
     worker_ready,
 )
+from company_create import (  # noqa: E402 - the benchmarks' Celery worker helpers
+    worker_arguments_add,
+    worker_arguments_resolve,
+    worker_command,
+)
 
 ORIGIN = "http://bench.local"
 # Multi-byte characters and an emoji (two UTF-16 code units): offsets are counted in UTF-16.
@@ -132,7 +137,7 @@ MESSAGE = (
 EXPECTED = f"Echo: {MESSAGE}"  # what the fake upstream answers
 WIDGET_PING = 25.0  # seconds: the widget's application-level ping
 WARM_VISITORS = 10
-WORKER_QUEUES = ("default", "llm")  # what the benchmark's worker consumes
+WORKER_QUEUES = ("default", "llm")  # what the benchmark's workers consume (worker_command)
 SESSIONS: list[str] = []  # every visitor's session id, for the channel-layer clean-up
 SERVERS = ("uvicorn", "daphne")
 
@@ -181,18 +186,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--idle-hold", type=float, default=5.0, help="seconds idle at each step before pings"
     )
-    parser.add_argument(
-        "--worker-concurrency",
-        type=int,
-        default=None,
-        help="Celery threads per worker process (default: 64 in all, shared by the processes)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="Celery worker processes, each with its threads (default: as `dev.py run`)",
-    )
+    worker_arguments_add(parser)
     parser.add_argument(
         "--reply-timeout", type=float, default=30.0, help="seconds to wait for a reply"
     )
@@ -216,15 +210,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         return numbers
 
     args.levels = ints(args.connections, "--connections")
-    if args.workers is None:
-        from chapi.devserver import worker_processes
-
-        args.workers = worker_processes()
-    elif args.workers < 1:
-        parser.error("--workers must be at least 1")
-    if args.worker_concurrency is None:
-        # 64 threads in all, as with one process; each thread may hold a database connection.
-        args.worker_concurrency = max(1, 64 // args.workers)
+    worker_arguments_resolve(parser, args)
     args.bursts = set(ints(args.burst, "--burst"))
     args.rate_list = ints(args.rates, "--rates")
     args.steps = sorted(set(ints(args.idle_steps, "--idle-steps")))
@@ -1468,10 +1454,7 @@ def run(args: argparse.Namespace, env: dict[str, str], log_dir: Path) -> None:
             worker_name = f"chapi-bench-widget-{os.getpid()}-{index}@{socket.gethostname()}"
             worker = Service(
                 "worker" if args.workers == 1 else f"worker-{index}",
-                [python, "-m", "celery", "-A", "chapi", "worker", "-Q", ",".join(WORKER_QUEUES),
-                 "--pool", "threads", "--concurrency", str(args.worker_concurrency),
-                 "-n", worker_name, "--without-gossip", "--without-mingle",
-                 "--without-heartbeat", "--loglevel", "WARNING"],
+                worker_command(python, worker_name, args.worker_concurrency),
                 env,
                 log_dir,
             )  # fmt: skip
