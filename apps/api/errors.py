@@ -31,6 +31,11 @@ class ApiError(exceptions.APIException):
         self.extra_headers = headers or {}
 
 
+# The database could not be reached or shed the query: the client should try again shortly.
+UNAVAILABLE_MESSAGE = "The service is briefly unavailable. Try again in a few seconds."
+UNAVAILABLE_RETRY_AFTER = 5
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if field:
@@ -96,11 +101,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         # The database could not be reached or shed the query (connection refused, too many
         # clients, a pool timeout, a cancelled statement): worth a retry, unlike a bug's error.
         logger.warning("database unavailable: %s", exc)
-        body = error_body(
-            "service_unavailable", "The service is briefly unavailable. Try again in a few seconds."
-        )
+        body = error_body("service_unavailable", UNAVAILABLE_MESSAGE)
         code = status.HTTP_503_SERVICE_UNAVAILABLE
-        headers["Retry-After"] = "5"
+        headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
     else:
         logger.exception("unhandled API error")
         body = error_body("internal_error", "Something went wrong on our side.")

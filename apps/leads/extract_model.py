@@ -38,7 +38,7 @@ def lead_model_reading_schedule(*, conversation_id: int, message_id: int) -> boo
     from apps.leads.tasks import model_extract_task
 
     text = Message.objects.filter(pk=message_id).values_list("text", flat=True).first() or ""
-    if len(text.split()) < MIN_WORDS:
+    if not _says_enough(text):
         return False
     delay = settings.LEAD_MODEL_READING_DELAY_SECONDS
     if delay > 0:
@@ -110,12 +110,17 @@ _MODEL_FIELDS = ("need", "role", "company_name", "budget", "timeline", "name")
 MIN_WORDS = 4
 
 
+def _says_enough(text: str) -> bool:
+    """A message of a few words at least: shorter ones say nothing about the visitor."""
+    return len(text.split()) >= MIN_WORDS
+
+
 def model_reading_useful(message: Message) -> bool:
     """Spend a model request only when the company allows it, the message says something
     (a few words at least) and the lead still misses something the model could read."""
     from apps.leads.services import lead_for_conversation, lead_settings_get
 
-    if len(message.text.split()) < MIN_WORDS or not lead_settings_get().model_reading:
+    if not _says_enough(message.text) or not lead_settings_get().model_reading:
         return False
     lead = lead_for_conversation(message.conversation_id)
     if lead is None:

@@ -14,9 +14,6 @@ from django_tenants.middleware.main import TenantMainMiddleware
 
 logger = logging.getLogger(__name__)
 
-# Seconds a client is asked to wait when the database cannot be reached.
-UNAVAILABLE_RETRY_AFTER = 5
-
 
 class CompanyMiddleware(TenantMainMiddleware):
     """django-tenants' routing by host, with a plain 404 page for unknown hosts and a clear
@@ -43,9 +40,15 @@ class CompanyMiddleware(TenantMainMiddleware):
         )
 
 
+def _wants_json(request: HttpRequest) -> bool:
+    """An API call, or a caller that asked for JSON."""
+    accept = request.headers.get("Accept", "")
+    return request.path.startswith("/v1/") or "application/json" in accept
+
+
 def suspended_response(request: HttpRequest) -> HttpResponse:
     message = "This company's account is suspended. Contact support to reactivate it."
-    if request.path.startswith("/v1/") or "application/json" in request.headers.get("Accept", ""):
+    if _wants_json(request):
         return JsonResponse(
             {"error": {"code": "company_suspended", "message": message}}, status=403
         )
@@ -53,10 +56,11 @@ def suspended_response(request: HttpRequest) -> HttpResponse:
 
 
 def unavailable_response(request: HttpRequest) -> HttpResponse:
-    message = "The service is briefly unavailable. Try again in a few seconds."
-    if request.path.startswith("/v1/") or "application/json" in request.headers.get("Accept", ""):
+    from apps.api.errors import UNAVAILABLE_MESSAGE, UNAVAILABLE_RETRY_AFTER, error_body
+
+    if _wants_json(request):
         response: HttpResponse = JsonResponse(
-            {"error": {"code": "service_unavailable", "message": message}}, status=503
+            error_body("service_unavailable", UNAVAILABLE_MESSAGE), status=503
         )
     else:
         response = HttpResponse(render_to_string("errors/unavailable.html"), status=503)
