@@ -8,7 +8,7 @@ from django.db import transaction
 
 from apps.conversations.models import Message
 from apps.flows.models import FlowRun
-from apps.flows.services import flows_active, flows_on_message
+from apps.flows.services import flows_active, flows_on_message, lead_change_rules
 
 
 def on_received(visitor: Message) -> None:
@@ -16,8 +16,12 @@ def on_received(visitor: Message) -> None:
 
 
 def on_lead_changed(lead_id: int, kind: str, old: Any, new: Any) -> None:
+    """Queue the rules the change triggers; nothing to queue when none would (e.g. the score
+    a visitor's every message moves, for a company without score rules)."""
     from apps.flows.tasks import lead_changed_task
 
+    if not lead_change_rules(flows_active(), kind=kind, old=old, new=new):
+        return
     transaction.on_commit(lambda: lead_changed_task.delay(lead_id, kind, old, new))
 
 

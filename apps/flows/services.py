@@ -338,19 +338,24 @@ def _pending_answer_store(visitor: Message) -> None:
                     conversation_id=conversation.pk, message_id=visitor.pk)  # fmt: skip
 
 
+def lead_change_rules(flows: FlowSet, *, kind: str, old: Any, new: Any) -> list[Rule]:
+    """The rules a lead's change triggers: its score reaching a rule's score, its stage
+    becoming a rule's stage."""
+    if kind == "score":
+        return [
+            rule for rule in flows.with_trigger("score")
+            if int(old or 0) < rule.trigger.score <= int(new or 0)
+        ]  # fmt: skip
+    if kind == "stage":
+        return [rule for rule in flows.with_trigger("stage") if rule.trigger.stage == new]
+    return []
+
+
 def flows_on_lead_change(*, lead_id: int, kind: str, old: Any, new: Any) -> list[FlowRun]:
     """Run the rules a lead's change triggers (its score reaching a rule's score, its stage
     becoming a rule's stage) on the lead's latest conversation."""
     flows = flows_active()
-    if kind == "score":
-        rules = [
-            rule for rule in flows.with_trigger("score")
-            if int(old or 0) < rule.trigger.score <= int(new or 0)
-        ]  # fmt: skip
-    elif kind == "stage":
-        rules = [rule for rule in flows.with_trigger("stage") if rule.trigger.stage == new]
-    else:
-        return []
+    rules = lead_change_rules(flows, kind=kind, old=old, new=new)
     if not rules:
         return []
     conversation = (

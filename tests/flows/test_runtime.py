@@ -401,6 +401,23 @@ flows:
     assert flows_on_lead_change(lead_id=current.pk, kind="score", old=10, new=80) == []
 
 
+def test_a_lead_change_queues_the_flows_task_only_when_a_rule_would_run(
+    company: Company, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apps.flows import hooks
+    from apps.flows.tasks import lead_changed_task
+
+    queued: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(lead_changed_task, "delay", lambda *args: queued.append(args))
+    hooks.on_lead_changed(7, "score", 4, 5)  # no flows at all: every visitor message
+    flows("flows:\n  f:\n    - trigger: {score: 40}\n      actions: [{tag: warm}]\n")
+    hooks.on_lead_changed(7, "score", 10, 39)
+    hooks.on_lead_changed(7, "stage", "new", "won")
+    assert queued == []
+    hooks.on_lead_changed(7, "score", 39, 55)
+    assert queued == [(7, "score", 39, 55)]
+
+
 # --- Versions ----------------------------------------------------------------------------------
 
 
