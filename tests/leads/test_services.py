@@ -27,6 +27,7 @@ from apps.leads.services import (
     company_today,
     lead_fields_edit,
     lead_for_contact,
+    lead_for_conversation,
     lead_message_process,
     lead_note_add,
     lead_owner_set,
@@ -542,3 +543,18 @@ def test_leads_stay_in_their_company(alpha: Company, beta: Company) -> None:
     with tenant_context(alpha):
         assert Lead.objects.get().pk == alpha_lead.pk
         assert Lead.objects.get().email == "ana@acme.mx"
+
+
+def test_a_conversations_lead_is_found_only_in_its_company(alpha: Company, beta: Company) -> None:
+    with tenant_context(alpha):
+        message = say("Necesito un seguro, ana@acme.mx")
+        conversation_id = message.conversation_id
+        found = lead_for_conversation(conversation_id)
+        assert found is not None and found.pk == lead_of().pk and found.email == "ana@acme.mx"
+        assert lead_for_conversation(conversation_id + 1000) is None
+    with tenant_context(beta):
+        # The same conversation id in another schema is another company's conversation.
+        assert lead_for_conversation(conversation_id) is None
+        other = say("hola", session="visitor-beta")
+        found = lead_for_conversation(other.conversation_id)
+        assert found is not None and found.email == ""
