@@ -329,15 +329,19 @@ def _reply_generate(
                 raise
             logger.exception("reply hook %s failed", getattr(configure, "__name__", configure))
     if reply is None:
-        reply, _ = Message.objects.get_or_create(
-            reply_to=visitor,
-            defaults={
-                "conversation": conversation,
-                "channel": visitor.channel,
-                "role": Message.Role.ASSISTANT,
-                "status": Message.Status.GENERATING,
-            },
-        )
+        # Looked up above: created here without a second read (a concurrent run that got
+        # past the lock's expiry creates it first, and this one uses that row).
+        try:
+            with transaction.atomic():
+                reply = Message.objects.create(
+                    reply_to=visitor,
+                    conversation=conversation,
+                    channel=visitor.channel,
+                    role=Message.Role.ASSISTANT,
+                    status=Message.Status.GENERATING,
+                )
+        except IntegrityError:
+            reply = Message.objects.get(reply_to=visitor)
     history = _history(visitor)
     force_offline = "budget_exhausted" if budget_exhausted(config) else ""
     ReplyHooks.run(ReplyHooks.starting, conversation)

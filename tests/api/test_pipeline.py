@@ -549,6 +549,26 @@ def test_a_message_is_answered_once_however_often_its_reply_runs(
     assert usage is not None and usage.replies == 1
 
 
+def test_a_reply_row_created_by_a_concurrent_run_is_the_one_filled_in(
+    company: Company, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received = receive()
+
+    def concurrent_run_creates_the_row(visitor: Message) -> None:
+        # Between this run's look-up and its insert, another run created the reply row.
+        Message.objects.create(
+            reply_to=visitor, conversation_id=visitor.conversation_id, channel=visitor.channel,
+            role=Message.Role.ASSISTANT, status=Message.Status.GENERATING,
+        )  # fmt: skip
+
+    monkeypatch.setattr(services.ReplyHooks, "received", [concurrent_run_creates_the_row])
+    reply = answer(received)
+
+    [row] = Message.objects.filter(reply_to=received.message)
+    assert (reply.pk, row.status, row.text) == (row.pk, "completed", ECHO)
+    assert len(chat_requests(fake)) == 1
+
+
 def test_the_same_external_id_is_stored_and_answered_once(
     company: Company, fake: FakeOpenAI
 ) -> None:
