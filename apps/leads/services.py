@@ -242,12 +242,14 @@ def lead_update(
     conversation_id: int | None = None,
     message_id: int | None = None,
     fill_only: frozenset[str] = frozenset(),
+    today: date | None = None,
 ) -> list[str]:
     """Apply `values` (logical field -> value) from `source`, by the merge rule: a field is
     only replaced by a value from an equal or stronger source (Source), so a guess never
     overwrites what the visitor stated or confirmed, and a team member's edit stands. Fields
     in `fill_only` are only filled when empty. Each change is a LeadEvent; the lead is
-    re-scored. Returns the changed fields. A person's edit may also clear a field."""
+    re-scored (`today`: the company's today, when the caller already read it). Returns the
+    changed fields. A person's edit may also clear a field."""
     rank = SOURCE_RANK[Source(source)]
     changed: list[str] = []
     sources = dict(lead.field_sources)
@@ -294,7 +296,7 @@ def lead_update(
             # The funnel's "lead": someone the team can now reach.
             event_emit(kind="lead.captured", conversation_id=conversation_id, lead_id=lead.pk,
                        channel=lead.source_channel)  # fmt: skip
-        lead_rescore(lead=lead, conversation_id=conversation_id)
+        lead_rescore(lead=lead, conversation_id=conversation_id, today=today)
         if "email" in changed and lead.booking_at is not None:
             _booking_invites_after_commit(lead.pk)
         if {"email", "phone"} & set(changed):
@@ -326,22 +328,28 @@ def _score_input(lead: Lead) -> ScoreInput:
 
 
 def lead_rescore(
-    *, lead: Lead, conversation_id: int | None = None, settings: LeadSettings | None = None
+    *,
+    lead: Lead,
+    conversation_id: int | None = None,
+    settings: LeadSettings | None = None,
+    today: date | None = None,
+    save_also: tuple[str, ...] = (),
 ) -> bool:
     """Score the lead with the company's weights; a lead still new that reaches the threshold
-    becomes qualified (and the team is told). Returns whether the score changed."""
+    becomes qualified (and the team is told). Returns whether the score changed; when it did,
+    the fields in `save_also` (changed by the caller) are saved with it."""
     settings = settings or lead_settings_get()
     score = score_compute(
         _score_input(lead),
         weights=settings.weights,
-        today=company_today(),
+        today=today or company_today(),
         timeline_full_days=settings.timeline_full_days,
     )
     changed = score.value != lead.score or score.breakdown != lead.score_breakdown
     if changed:
         old = lead.score
         lead.score, lead.score_breakdown = score.value, score.breakdown
-        lead.save(update_fields=["score", "score_breakdown", "updated_at"])
+        lead.save(update_fields=["score", "score_breakdown", *save_also, "updated_at"])
         if old != score.value:
             _event(lead, LeadEvent.Kind.SCORE, old=str(old), new=str(score.value),
                    conversation_id=conversation_id)  # fmt: skip
@@ -577,10 +585,10 @@ def extraction_values(found: Extraction, text: str) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v}
 
 
-def text_values(text: str) -> dict[str, Any]:
+def text_values(text: str, zone: str = "") -> dict[str, Any]:
     """The lead fields the exact extractors read in `text`, anchored on the company's today
-    and region."""
-    zone = _company_time_zone()
+    and region (`zone`: its time zone, when the caller already read it)."""
+    zone = zone or _company_time_zone()
     found = extract(text, today=company_today(zone), default_region=region_for_time_zone(zone))
     return extraction_values(found, text)
 
@@ -601,13 +609,16 @@ def lead_message_process(*, message: Message) -> Processed:
         contact = Contact.objects.get(pk=conversation.contact_id)
         lead_id = contact.lead_id or lead_for_contact(contact=contact, conversation=conversation).pk
         lead = Lead.objects.select_for_update().get(pk=lead_id)
-        values = text_values(message.text)
+        zone = _company_time_zone()
+        values = text_values(message.text, zone=zone)
         need = _need_from(message.text)
         if need:
             values["need"] = need
+        # Saved with the lead's other changes below (one UPDATE where there are some).
         lead.visitor_messages = _visitor_messages(lead)
         lead.last_activity_at = timezone.now()
-        lead.save(update_fields=["visitor_messages", "last_activity_at", "updated_at"])
+        activity = ("visitor_messages", "last_activity_at")
+        today = company_today(zone)
         changed = lead_update(
             lead=lead,
             values=values,
@@ -615,9 +626,12 @@ def lead_message_process(*, message: Message) -> Processed:
             conversation_id=conversation.pk,
             message_id=message.pk,
             fill_only=frozenset({"need"}),
+            today=today,
         )
-        if not changed:
-            lead_rescore(lead=lead, conversation_id=conversation.pk)
+        if not changed and not lead_rescore(
+            lead=lead, conversation_id=conversation.pk, today=today, save_also=activity
+        ):
+            lead.save(update_fields=[*activity, "updated_at"])
     lead_changed_broadcast(lead)
     return Processed(lead=lead, changed=changed)
 

@@ -187,6 +187,20 @@ def test_processing_the_same_message_twice_changes_nothing(company: Company) -> 
     assert lead_of().visitor_messages == 1
 
 
+def test_every_message_is_counted_with_its_time_whatever_else_changes(company: Company) -> None:
+    say("Hola")  # no field: only the score moves (engagement)
+    first = lead_of()
+    assert first.visitor_messages == 1 and first.last_activity_at is not None
+    message = say("Mi correo es ana@acme.mx")  # a field changes
+    second = lead_of()
+    assert second.email == "ana@acme.mx" and second.visitor_messages == 2
+    assert second.last_activity_at > first.last_activity_at
+    lead_message_process(message=message)  # nothing changes, the score included
+    third = lead_of()
+    assert (third.visitor_messages, third.score) == (2, second.score)
+    assert third.last_activity_at > second.last_activity_at
+
+
 def test_a_guess_never_overwrites_what_the_visitor_stated(company: Company) -> None:
     say("Mi presupuesto es de 2,000 USD")
     lead = lead_of()
