@@ -18,9 +18,9 @@ from django.utils import timezone
 from apps.analytics.services import event_emit
 from apps.assistants.offline import Turn, detect_language
 from apps.assistants.pricing import usage_cost
-from apps.assistants.prompting import AssistantConfig, assistant_config_load, messages_compose
+from apps.assistants.prompting import AssistantConfig, messages_compose
 from apps.assistants.providers.offline import OfflineContext
-from apps.assistants.services import assistant_profile_get
+from apps.assistants.services import assistant_config_get
 from apps.conversations.generation import GenerationResult, reply_generate_async
 from apps.conversations.models import Channel, Contact, Conversation, Message, UsageMonth
 from apps.conversations.realtime import Publisher, conversation_group
@@ -320,7 +320,7 @@ def _reply_generate(
     if reply is None and visitor.channel in BURST_CHANNELS and _burst_continues(visitor):
         return None  # a later message of the same burst is answered, with this one in view
     company = connection.tenant  # type: ignore[attr-defined]
-    config = assistant_config_load(profile=assistant_profile_get(), company_name=company.name)
+    config = assistant_config_get(company_name=company.name)
     for configure in ReplyHooks.configure:
         try:
             config = configure(config, conversation)

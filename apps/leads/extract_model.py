@@ -12,10 +12,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from apps.assistants.prompting import assistant_config_load
 from apps.assistants.providers.base import ChatMessage, CompletionRequest, ProviderError
 from apps.assistants.providers.openai import OpenAIProvider
-from apps.assistants.services import assistant_profile_get
+from apps.assistants.services import assistant_config_get
 from apps.conversations.models import Message
 from apps.conversations.services import budget_exhausted, usage_count
 from apps.leads.services import MODEL_INSTRUCTIONS, MODEL_SCHEMA, lead_model_apply
@@ -65,7 +64,7 @@ def lead_model_extract(*, message_id: int, conversation_id: int | None = None) -
     if message is None or message.role != Message.Role.VISITOR:
         return []
     company = connection.tenant  # type: ignore[attr-defined]
-    config = assistant_config_load(profile=assistant_profile_get(), company_name=company.name)
+    config = assistant_config_get(company_name=company.name)
     if config.provider != "openai" or not model_reading_useful(message):
         return []
     if budget_exhausted(config):

@@ -61,6 +61,9 @@ def demo_assistant_seed() -> None:
                      answer="Sí, hasta 12 meses sin intereses con tarjetas participantes."),
         ]
     )  # fmt: skip
+    from apps.assistants.services import assistant_config_changed
+
+    assistant_config_changed()  # written in bulk: no save signals
 
 
 DEMO_FLOWS = """\
