@@ -466,13 +466,17 @@ def reply_store(*, reply: Message, result: GenerationResult, budget_exhausted: b
 
 
 def _usage_add(*, input_tokens: int, output_tokens: int, cost: Any, replies: int) -> None:
-    month, _ = UsageMonth.objects.get_or_create(month=_month())
-    UsageMonth.objects.filter(pk=month.pk).update(
-        input_tokens=F("input_tokens") + input_tokens,
-        output_tokens=F("output_tokens") + output_tokens,
-        cost=F("cost") + cost,
-        replies=F("replies") + replies,
-    )
+    month = _month()
+    increments = {
+        "input_tokens": F("input_tokens") + input_tokens,
+        "output_tokens": F("output_tokens") + output_tokens,
+        "cost": F("cost") + cost,
+        "replies": F("replies") + replies,
+    }
+    # The month's row exists but for its first count: one UPDATE then.
+    if not UsageMonth.objects.filter(month=month).update(**increments):
+        UsageMonth.objects.get_or_create(month=month)
+        UsageMonth.objects.filter(month=month).update(**increments)
 
 
 def usage_count(*, model: str, input_tokens: int, output_tokens: int) -> None:

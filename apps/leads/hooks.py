@@ -83,8 +83,8 @@ def on_generated(reply: Message, result: GenerationResult) -> None:
         missing = _missing(lead)
         if missing:
             lead_asked_record(lead=lead, field=missing[0])
-    conversation = Conversation.objects.get(pk=reply.conversation_id)
     if result.provider == "offline":
+        conversation = Conversation.objects.get(pk=reply.conversation_id)
         if result.offline_intent == "handoff" and conversation.mode == Conversation.Mode.BOT:
             # The responder told the visitor a person is coming (they accepted its offer after
             # an answer it did not have, or a health emergency): make it true.
