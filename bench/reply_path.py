@@ -29,7 +29,8 @@ afterwards releases) the embedded PostgreSQL / Redis. Run from the repository ro
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
     REDIS_URL=redis://127.0.0.1:6379/12 .venv/bin/python bench/reply_path.py --baseline HEAD~3
 
-Options: --conversations N, --baseline REF, --repeat K, --database NAME.
+Options: --conversations N, --baseline REF, --repeat K, --database NAME, --show-sql (print the
+statements of each run's last message, stage by stage).
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--baseline", default="", help="git ref to compare with, side by side")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each code, alternated")
     parser.add_argument("--database", default="chapi_bench_reply", help="scratch database")
+    parser.add_argument(
+        "--show-sql", action="store_true", help="print the statements of the last message"
+    )
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)  # code dir of one run
     return parser.parse_args(argv)
 
@@ -92,18 +96,24 @@ def measure(args: argparse.Namespace) -> None:
     fake = FakeOpenAI()
     fake.start()
     statements = [0]
+    shown: list[str] = []
 
     def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         statements[0] += 1
+        shown.append(sql)
         return execute(sql, params, many, context)
 
     costs: dict[str, list[tuple[int, float]]] = {stage: [] for stage in STAGES}
 
+    last: dict[str, list[str]] = {}
+
     def stage(name: str, run: Any) -> Any:
         statements[0] = 0
+        shown.clear()
         began = time.thread_time()
         result = run()
         costs[name].append((statements[0], (time.thread_time() - began) * 1000))
+        last[name] = list(shown)
         return result
 
     try:
@@ -142,6 +152,10 @@ def measure(args: argparse.Namespace) -> None:
         }
         for name, values in costs.items()
     }
+    if args.show_sql:
+        for name, sqls in last.items():
+            for sql in sqls:
+                print(f"SQL {name:<8} {sql[:150]}")
     print("RESULT " + json.dumps(result))
 
 
@@ -172,9 +186,12 @@ def production_env() -> dict[str, str]:
 
 def one_run(code: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "--child", str(code),
-               "--conversations", str(args.conversations), "--database", args.database]  # fmt: skip
+               "--conversations", str(args.conversations), "--database", args.database,
+               *(["--show-sql"] if args.show_sql else [])]  # fmt: skip
     done = subprocess.run(command, cwd=code, env=env, capture_output=True, text=True, check=False)
     for line in done.stdout.splitlines():
+        if line.startswith("SQL "):
+            print(f"  {line}")
         if line.startswith("RESULT "):
             return json.loads(line.removeprefix("RESULT "))
     raise RuntimeError(f"the run on {code} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")

@@ -303,9 +303,13 @@ def reply_generate(
 def _reply_generate(
     message_id: int, reply_channel: str | None, reply_deltas: bool
 ) -> Message | None:
-    visitor = Message.objects.select_related("conversation").get(pk=message_id)
+    # The message, its conversation and its reply row if there is one, in one query.
+    visitor = Message.objects.select_related("conversation", "reply").get(pk=message_id)
     conversation = visitor.conversation
-    reply = Message.objects.filter(reply_to=visitor).first()
+    try:
+        reply: Message | None = visitor.reply
+    except Message.DoesNotExist:
+        reply = None
     if reply is not None and reply.status != Message.Status.GENERATING:
         _republish(reply, reply_channel)
         return reply

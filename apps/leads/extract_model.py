@@ -30,13 +30,17 @@ def _pending_key(conversation_id: int) -> str:
     return f"lead-reading:{connection.schema_name}:{conversation_id}"
 
 
-def lead_model_reading_schedule(*, conversation_id: int, message_id: int) -> bool:
-    """After the reply to visitor message `message_id`: schedule the model's reading of the
-    conversation for when it pauses. Returns whether a reading was scheduled (not for a
-    message too short to say anything about the visitor)."""
+def lead_model_reading_schedule(
+    *, conversation_id: int, message_id: int, text: str | None = None
+) -> bool:
+    """After the reply to visitor message `message_id` (whose `text` the caller may know):
+    schedule the model's reading of the conversation for when it pauses. Returns whether a
+    reading was scheduled (not for a message too short to say anything about the visitor)."""
     from apps.leads.tasks import model_extract_task
 
-    text = Message.objects.filter(pk=message_id).values_list("text", flat=True).first() or ""
+    if text is None:
+        text = Message.objects.filter(pk=message_id).values_list("text", flat=True).first()
+    text = text or ""
     if not _says_enough(text):
         return False
     delay = settings.LEAD_MODEL_READING_DELAY_SECONDS

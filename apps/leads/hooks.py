@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 # The offline responder could not answer this many times in a row: a person should.
 UNANSWERED_LIMIT = 2
+_REPLY_TO = Message._meta.get_field("reply_to")
 
 
 def on_unanswered(message_id: int) -> None:
@@ -100,9 +101,11 @@ def on_generated(reply: Message, result: GenerationResult) -> None:
             )
     elif reply.reply_to_id is not None and not result.fallback:
         visitor_id, conversation_id = reply.reply_to_id, reply.conversation_id
+        # The reply task holds the visitor's message: its text need not be read again.
+        text = reply.reply_to.text if _REPLY_TO.is_cached(reply) else None
         transaction.on_commit(
             lambda: lead_model_reading_schedule(
-                conversation_id=conversation_id, message_id=visitor_id
+                conversation_id=conversation_id, message_id=visitor_id, text=text
             )
         )
 

@@ -10,7 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
 from apps.accounts.models import Role
@@ -501,6 +502,12 @@ def test_the_model_reads_once_the_conversation_pauses(
         ((first.pk,), {"conversation_id": conversation_id}, 20),
         ((second.pk,), {"conversation_id": conversation_id}, 20),
     ]
+    # The reply task passes the text it holds, which is then not read again.
+    with CaptureQueriesContext(connection) as queries:
+        assert not lead_model_reading_schedule(
+            conversation_id=conversation_id, message_id=first.pk, text="ok"
+        )
+    assert len(queries.captured_queries) == 0 and len(sent) == 2
     llm.queue_json({
         "name": None, "company_name": "Transportes Ruiz", "role": "jefe de flota",
         "need": "Asegurar camiones", "budget_amount": None, "budget_currency": None,
