@@ -60,18 +60,9 @@ def assistant_config_get(*, company_name: str) -> AssistantConfig:
     cache cannot be reached. The decrypted key stays in this process's memory, as during a
     reply; only the version goes to the cache. Kept at most CONFIG_KEEP_SECONDS anyway."""
     schema = connection.schema_name  # type: ignore[attr-defined]
-    if not _may_keep():
-        return assistant_config_load(profile=assistant_profile_get(), company_name=company_name)
-    try:
-        version = cache.get(_config_version_key(schema))
-        if version is None:
-            cache.add(_config_version_key(schema), uuid.uuid4().hex, timeout=None)
-            version = cache.get(_config_version_key(schema))
-    except Exception:
-        logger.warning("assistant configuration version unavailable: loaded without keeping it")
-        version = None
+    version = _config_version(schema) if _may_keep() else None
     if version is None:
-        return assistant_config_load(profile=assistant_profile_get(), company_name=company_name)
+        return _config_load(company_name)
     loaded_for = (
         version, company_name, settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL,
         settings.OPENAI_MODEL, settings.OPENAI_MAX_TOKENS,
@@ -80,9 +71,28 @@ def assistant_config_get(*, company_name: str) -> AssistantConfig:
     kept = _CONFIGS.get(schema)
     if kept is not None and kept[0] == loaded_for and now - kept[1] < CONFIG_KEEP_SECONDS:
         return kept[2]
-    config = assistant_config_load(profile=assistant_profile_get(), company_name=company_name)
+    config = _config_load(company_name)
     _CONFIGS[schema] = (loaded_for, now, config)
     return config
+
+
+def _config_load(company_name: str) -> AssistantConfig:
+    return assistant_config_load(profile=assistant_profile_get(), company_name=company_name)
+
+
+def _config_version(schema: str) -> str | None:
+    """The company's configuration version in the cache (set on first use); None when the
+    cache cannot be reached."""
+    key = _config_version_key(schema)
+    try:
+        version = cache.get(key)
+        if version is None:
+            cache.add(key, uuid.uuid4().hex, timeout=None)
+            version = cache.get(key)
+        return version
+    except Exception:
+        logger.warning("assistant configuration version unavailable: loaded without keeping it")
+        return None
 
 
 def _may_keep() -> bool:
