@@ -50,6 +50,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent.parent
 STAGES = ("receive", "reply", "reading")
+# Part of the reply stage: from the task's start to the first delta published to the visitor
+# (what the worker adds to the time to the first token).
+FIRST = "reply to first token"
 MESSAGES = (
     "Hola, busco un seguro de auto para los vehículos de mi empresa",
     "Somos 20 personas y tenemos un presupuesto de 5000 USD al mes",
@@ -87,6 +90,7 @@ def measure(args: argparse.Namespace) -> None:
     from apps.assistants.models import Provider
     from apps.assistants.services import assistant_profile_get
     from apps.conversations.models import Channel
+    from apps.conversations.realtime import Publisher
     from apps.conversations.services import message_receive, reply_generate
     from apps.leads.extract_model import lead_model_extract
     from bench.inbox import bench_company
@@ -103,16 +107,30 @@ def measure(args: argparse.Namespace) -> None:
         shown.append(sql)
         return execute(sql, params, many, context)
 
-    costs: dict[str, list[tuple[int, float]]] = {stage: [] for stage in STAGES}
+    costs: dict[str, list[tuple[int, float]]] = {stage: [] for stage in (*STAGES, FIRST)}
+    began_at = [0.0]
+    first: list[tuple[int, float]] = []
+    publish = Publisher._send
+
+    async def send(self: Publisher, event: dict[str, Any], *, final: bool = False) -> None:
+        if not first and event["type"] == "reply.delta":
+            first.append((statements[0], (time.thread_time() - began_at[0]) * 1000))
+            shown.append("-- the first delta is published here --")
+        await publish(self, event, final=final)
+
+    Publisher._send = send  # type: ignore[method-assign]
 
     last: dict[str, list[str]] = {}
 
     def stage(name: str, run: Any) -> Any:
         statements[0] = 0
         shown.clear()
-        began = time.thread_time()
+        first.clear()
+        began = began_at[0] = time.thread_time()
         result = run()
         costs[name].append((statements[0], (time.thread_time() - began) * 1000))
+        if name == "reply" and first:
+            costs[FIRST].append(first[0])
         last[name] = list(shown)
         return result
 
@@ -207,13 +225,13 @@ def table(results: dict[str, list[dict[str, Any]]], n: int) -> None:
     print(f"\nPer visitor message, median over {n} messages per run; CPU: this thread, ms, the "
           "median of the runs [their range]; SQL: statements (a conversation's first message "
           "in parentheses):")  # fmt: skip
-    header = f"{'stage':<10}" + "".join(f"{name:>40}" for name in names)
+    header = f"{'stage':<22}" + "".join(f"{name:>40}" for name in names)
     if len(names) == 2:
         header += f"{'difference':>26}"
     print(header)
     totals: dict[str, list[float]] = {name: [0.0] * len(results[name]) for name in names}
-    for stage_name in (*STAGES, "total"):
-        row = f"{stage_name:<10}"
+    for stage_name in (*STAGES, "total", FIRST):
+        row = f"{stage_name:<22}"
         medians = []
         for name in names:
             runs = results[name]
