@@ -249,7 +249,7 @@ _REDIS_CLIENT_URL, _CELERY_BROKER_URL = _redis_urls(REDIS_URL)
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "chapi.cache.Cache",
         "LOCATION": _REDIS_CLIENT_URL,
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
