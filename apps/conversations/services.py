@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -56,7 +58,8 @@ class ReplyHooks:
       and agents' messages of a handoff), e.g. delivery through a channel's API.
 
     Hooks must not raise; a failing hook is logged and skipped (`strict`, set by the test
-    suite, raises instead: a broken hook must not pass unnoticed)."""
+    suite, raises instead: a broken hook must not pass unnoticed). What several hooks of one
+    reply read alike (e.g. the lead), they may share through `reply_scope()`."""
 
     strict = False
 
@@ -80,6 +83,29 @@ class ReplyHooks:
                     raise
                 logger.exception("reply hook %s failed", getattr(hook, "__name__", hook))
         return results
+
+
+# What the hooks of the reply being generated share, up to the model's call (see reply_scope).
+_REPLY_SCOPE: ContextVar[dict[str, Any] | None] = ContextVar("reply_scope", default=None)
+
+
+def reply_scope() -> dict[str, Any]:
+    """Values the hooks of one reply share until the model is called, e.g. the lead that
+    the `received`, `answer`, `known` and prompt hooks would each read again. Outside a reply
+    task (and after the model's call) it is a new empty dict each time: nothing is kept."""
+    scope = _REPLY_SCOPE.get()
+    return {} if scope is None else scope
+
+
+@contextmanager
+def reply_scoped() -> Iterator[dict[str, Any]]:
+    """Open the reply scope of the code within (a reply task; tests)."""
+    scope: dict[str, Any] = {}
+    token = _REPLY_SCOPE.set(scope)
+    try:
+        yield scope
+    finally:
+        _REPLY_SCOPE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -295,7 +321,8 @@ def reply_generate(
         logger.info("reply for message %s is already being generated", message_id)
         return None
     try:
-        return _reply_generate(message_id, reply_channel, reply_deltas)
+        with reply_scoped():
+            return _reply_generate(message_id, reply_channel, reply_deltas)
     finally:
         cache.delete(lock)
 
@@ -357,13 +384,16 @@ def _reply_generate(
     )
     decided = next((text for text in ReplyHooks.run(ReplyHooks.answer, visitor) if text), None)
     if decided is not None:
+        _REPLY_SCOPE.set(None)
         result = aio.run(_decided_reply(decided, publisher))
     else:
         known: frozenset[str] = frozenset().union(*ReplyHooks.run(ReplyHooks.known, conversation))
+        messages = messages_compose(config, history, visitor.text, conversation.pk)
+        _REPLY_SCOPE.set(None)  # what the hooks shared may change from here on
         result = aio.run(
             reply_generate_async(
                 config=config,
-                messages=messages_compose(config, history, visitor.text, conversation.pk),
+                messages=messages,
                 offline_context=OfflineContext(
                     profile=config.offline_profile(known_fields=known),
                     history=history,

@@ -29,7 +29,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.audit.services import SYSTEM, Actor, audit_record
 from apps.conversations.models import Conversation, Message
-from apps.conversations.services import conversation_language
+from apps.conversations.services import conversation_language, reply_scope
 from apps.flows.actions import ActionContext, action_run
 from apps.flows.intents import intents_of
 from apps.flows.models import FlowRun, FlowVersion
@@ -55,7 +55,17 @@ def flow_version_current() -> FlowVersion | None:
 
 
 def flows_active() -> FlowSet:
-    """The rules in use (the newest version), parsed once per process and version."""
+    """The rules in use (the newest version), parsed once per process and version. Looked up
+    once per reply (its hooks ask several times: the message's rules, each change of the
+    lead, the prompt)."""
+    scope = reply_scope()
+    flows: FlowSet | None = scope.get("flows")
+    if flows is None:
+        flows = scope["flows"] = _flows_active()
+    return flows
+
+
+def _flows_active() -> FlowSet:
     schema = connection.schema_name  # type: ignore[attr-defined]
     latest = cache.get(_version_cache_key())
     if latest is None:

@@ -40,7 +40,7 @@ from apps.leads.models import Lead, LeadEvent, LeadSettings, Stage
 from apps.leads.services import (
     _company_time_zone,
     lead_changed_broadcast,
-    lead_for_conversation,
+    lead_for_reply,
     lead_rescore,
     lead_settings_get,
     lead_stage_set,
@@ -909,7 +909,7 @@ def booking_answer(visitor: Message) -> str | None:
     - The visitor asks for the next step (or says yes to the assistant's offer of it): the next
       free slots as a numbered list, else the booking link; a lead already booked is reminded
       of its booking. A company with neither slots nor link gets None."""
-    lead = lead_for_conversation(visitor.conversation_id)
+    lead = lead_for_reply(visitor.conversation_id)
     if lead is None:
         return None
     norm = _fold(visitor.text)

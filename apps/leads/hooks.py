@@ -15,6 +15,9 @@ from apps.leads.realtime import inbox_publish
 from apps.leads.services import (
     lead_asked_record,
     lead_for_conversation,
+    lead_for_reply,
+    lead_for_reply_forget,
+    lead_for_reply_keep,
     lead_known_fields,
     lead_message_process,
     lead_settings_get,
@@ -47,6 +50,7 @@ def on_received(visitor: Message) -> None:
     words, or when a qualified lead asks for a price and the company's rules say so."""
     processed = lead_message_process(message=visitor)
     conversation = visitor.conversation
+    lead_for_reply_keep(conversation.pk, processed.lead)
     inbox_publish("message.created", conversation_id=conversation.pk)
     if conversation.mode != Conversation.Mode.BOT:
         return
@@ -64,10 +68,14 @@ def on_received(visitor: Message) -> None:
 
 
 def known_fields(conversation: Conversation) -> frozenset[str]:
-    lead = lead_for_conversation(conversation.pk)
+    lead = lead_for_reply(conversation.pk)
     if lead is None:
         return frozenset()
     return lead_known_fields(lead) | frozenset(lead.asked)
+
+
+def on_lead_saved(sender: type[Lead], instance: Lead, **kwargs: object) -> None:
+    lead_for_reply_forget(instance)
 
 
 def on_generated(reply: Message, result: GenerationResult) -> None:
@@ -113,7 +121,7 @@ def on_generated(reply: Message, result: GenerationResult) -> None:
 def prompt_state(conversation_id: int) -> str:
     """What the model is told about the lead: what is known, what to ask next (one thing,
     never again once asked)."""
-    lead = lead_for_conversation(conversation_id)
+    lead = lead_for_reply(conversation_id)
     if lead is None:
         return ""
     return lead_prompt_text(lead)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.analytics.services import event_emit
 from apps.conversations.models import Contact, Conversation, Message
+from apps.conversations.services import reply_scope
 from apps.leads.extraction import Extraction, extract, region_for_time_zone
 from apps.leads.models import (
     SOURCE_RANK,
@@ -109,7 +110,13 @@ def company_today(time_zone: str = "") -> date:
 # --- Creating and reading ------------------------------------------------------------------
 
 
-def _event(
+def _event(lead: Lead, kind: str, **fields: Any) -> LeadEvent:
+    event = _event_new(lead, kind, **fields)
+    event.save(force_insert=True)
+    return event
+
+
+def _event_new(
     lead: Lead,
     kind: str,
     *,
@@ -122,7 +129,8 @@ def _event(
     message_id: int | None = None,
     **data: Any,
 ) -> LeadEvent:
-    return LeadEvent.objects.create(
+    """A lead's event, not saved yet (e.g. several saved in one INSERT)."""
+    return LeadEvent(
         lead=lead,
         kind=kind,
         field=field,
@@ -252,6 +260,7 @@ def lead_update(
     changed fields. A person's edit may also clear a field."""
     rank = SOURCE_RANK[Source(source)]
     changed: list[str] = []
+    events: list[LeadEvent] = []
     sources = dict(lead.field_sources)
     reachable = bool(lead.email or lead.phone)
     for field, raw in values.items():
@@ -275,7 +284,7 @@ def lead_update(
         else:
             sources[field] = source
         changed.append(field)
-        _event(
+        events.append(_event_new(
             lead,
             LeadEvent.Kind.FIELD,
             field=field,
@@ -285,18 +294,19 @@ def lead_update(
             actor=actor,
             conversation_id=conversation_id,
             message_id=message_id,
-        )
+        ))  # fmt: skip
     if sources != lead.field_sources:
         lead.field_sources = sources
         if not changed:
             lead.save(update_fields=["field_sources", "updated_at"])
     if changed:
-        lead.save()
+        LeadEvent.objects.bulk_create(events)
         if not reachable and (lead.email or lead.phone):
             # The funnel's "lead": someone the team can now reach.
             event_emit(kind="lead.captured", conversation_id=conversation_id, lead_id=lead.pk,
                        channel=lead.source_channel)  # fmt: skip
-        lead_rescore(lead=lead, conversation_id=conversation_id, today=today)
+        # The changed fields are saved with the new score, in one UPDATE.
+        lead_rescore(lead=lead, conversation_id=conversation_id, today=today, save_lead=True)
         if "email" in changed and lead.booking_at is not None:
             _booking_invites_after_commit(lead.pk)
         if {"email", "phone"} & set(changed):
@@ -334,10 +344,12 @@ def lead_rescore(
     settings: LeadSettings | None = None,
     today: date | None = None,
     save_also: tuple[str, ...] = (),
+    save_lead: bool = False,
 ) -> bool:
     """Score the lead with the company's weights; a lead still new that reaches the threshold
     becomes qualified (and the team is told). Returns whether the score changed; when it did,
-    the fields in `save_also` (changed by the caller) are saved with it."""
+    the fields in `save_also` (changed by the caller) are saved with it. `save_lead`: the
+    caller changed the lead's fields, saved with the score whether or not it changed."""
     settings = settings or lead_settings_get()
     score = score_compute(
         _score_input(lead),
@@ -346,14 +358,17 @@ def lead_rescore(
         timeline_full_days=settings.timeline_full_days,
     )
     changed = score.value != lead.score or score.breakdown != lead.score_breakdown
+    old = lead.score
     if changed:
-        old = lead.score
         lead.score, lead.score_breakdown = score.value, score.breakdown
+    if save_lead:
+        lead.save()
+    elif changed:
         lead.save(update_fields=["score", "score_breakdown", *save_also, "updated_at"])
-        if old != score.value:
-            _event(lead, LeadEvent.Kind.SCORE, old=str(old), new=str(score.value),
-                   conversation_id=conversation_id)  # fmt: skip
-            LeadHooks.after_commit(lead.pk, "score", old, score.value)
+    if changed and old != score.value:
+        _event(lead, LeadEvent.Kind.SCORE, old=str(old), new=str(score.value),
+               conversation_id=conversation_id)  # fmt: skip
+        LeadHooks.after_commit(lead.pk, "score", old, score.value)
     if score.value >= settings.qualify_threshold and lead.qualified_at is None:
         lead_qualify(lead=lead, conversation_id=conversation_id)
     return changed
@@ -593,6 +608,20 @@ def text_values(text: str, zone: str = "") -> dict[str, Any]:
     return extraction_values(found, text)
 
 
+def _lead_locked(conversation: Conversation) -> Lead:
+    """The conversation's lead, locked for this transaction (created on first contact)."""
+    lead = (
+        Lead.objects.select_for_update(of=("self",))
+        .filter(contacts__pk=conversation.contact_id)
+        .first()
+    )
+    if lead is None:
+        contact = Contact.objects.get(pk=conversation.contact_id)
+        lead_id = lead_for_contact(contact=contact, conversation=conversation).pk
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+    return lead
+
+
 @dataclass(frozen=True)
 class Processed:
     lead: Lead
@@ -606,9 +635,7 @@ def lead_message_process(*, message: Message) -> Processed:
     Idempotent: processing the same message again changes nothing."""
     conversation = message.conversation
     with transaction.atomic():
-        contact = Contact.objects.get(pk=conversation.contact_id)
-        lead_id = contact.lead_id or lead_for_contact(contact=contact, conversation=conversation).pk
-        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        lead = _lead_locked(conversation)
         zone = _company_time_zone()
         values = text_values(message.text, zone=zone)
         need = _need_from(message.text)
@@ -688,9 +715,7 @@ def lead_model_apply(*, message: Message, data: dict[str, Any]) -> list[str]:
     the visitor stated or confirmed."""
     conversation = message.conversation
     with transaction.atomic():
-        contact = Contact.objects.get(pk=conversation.contact_id)
-        lead_id = contact.lead_id or lead_for_contact(contact=contact, conversation=conversation).pk
-        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        lead = _lead_locked(conversation)
         changed = lead_update(
             lead=lead,
             values=lead_model_values(data),
@@ -726,6 +751,30 @@ def lead_for_conversation(conversation_id: int) -> Lead | None:
     worker about twice the CPU)."""
     rows = Lead.objects.raw(_LEAD_FOR_CONVERSATION_SQL, [conversation_id])
     return next(iter(rows), None)
+
+
+def lead_for_reply(conversation_id: int) -> Lead | None:
+    """`lead_for_conversation` read once for the hooks of the reply being generated (the
+    booking check, the known fields and the prompt's lead state each want it; the `received`
+    hook leaves the lead it just updated). Outside a reply task: read each time."""
+    scope = reply_scope()
+    key = f"lead:{conversation_id}"
+    if key not in scope:
+        scope[key] = lead_for_conversation(conversation_id)
+    lead: Lead | None = scope[key]
+    return lead
+
+
+def lead_for_reply_keep(conversation_id: int, lead: Lead) -> None:
+    reply_scope()[f"lead:{conversation_id}"] = lead
+
+
+def lead_for_reply_forget(lead: Lead) -> None:
+    """Another copy of `lead` was saved: the reply's hooks read it again (post_save)."""
+    scope = reply_scope()
+    for key, kept in list(scope.items()):
+        if key.startswith("lead:") and kept is not None and kept.pk == lead.pk and kept is not lead:
+            del scope[key]
 
 
 _LEAD_FOR_CONVERSATION_SQL = (

@@ -418,6 +418,30 @@ def test_a_lead_change_queues_the_flows_task_only_when_a_rule_would_run(
     assert queued == [(7, "score", 39, 55)]
 
 
+def test_a_reply_looks_the_flows_up_once(company: Company, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its hooks ask several times (the message's rules, every change of the lead, the
+    prompt); outside a reply every call looks again, so a new version counts at once."""
+    from apps.conversations import services as conversations
+    from apps.flows import services
+
+    flows("flows:\n  f:\n    - trigger: {keyword: precio}\n      actions: [{tag: price}]\n")
+    looked: list[int] = []
+    look = services._flows_active
+    monkeypatch.setattr(services, "_flows_active", lambda: looked.append(1) or look())
+    flows_active()
+    flows_active()
+    assert len(looked) == 2
+    looked.clear()
+    with conversations.reply_scoped():
+        assert flows_active() is flows_active()
+    assert len(looked) == 1
+    looked.clear()
+    replies = Message.objects.filter(role=Message.Role.ASSISTANT)
+    writes("Hola, ¿cuál es el precio? Necesito un seguro, presupuesto 500 dólares")
+    assert replies.count() == 1 and len(looked) == 1
+    assert "price" in lead_for_conversation(conversation().pk).tags
+
+
 # --- Versions ----------------------------------------------------------------------------------
 
 

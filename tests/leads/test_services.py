@@ -19,7 +19,7 @@ from apps.analytics.models import Event
 from apps.assistants.models import Provider
 from apps.assistants.services import assistant_profile_get
 from apps.conversations.models import Channel, Contact, Conversation, Message, UsageMonth
-from apps.conversations.services import message_receive, reply_generate
+from apps.conversations.services import message_receive, reply_generate, reply_scoped
 from apps.leads import hooks
 from apps.leads.extract_model import lead_model_extract, lead_model_reading_schedule
 from apps.leads.models import Lead, LeadEvent, LeadSettings, Source, Stage
@@ -29,6 +29,7 @@ from apps.leads.services import (
     lead_fields_edit,
     lead_for_contact,
     lead_for_conversation,
+    lead_for_reply,
     lead_message_process,
     lead_note_add,
     lead_owner_set,
@@ -377,6 +378,73 @@ def test_the_prompt_names_what_is_known_and_the_one_thing_to_ask(company: Compan
     assert "need: Necesito un seguro de auto" in text
     assert "budget: 500 USD" in text
     assert "ask about timeline only" in text
+
+
+def test_a_messages_fields_are_saved_with_the_score_and_their_events_in_one_insert(
+    company: Company,
+) -> None:
+    say("Hola")
+    before = lead_of()
+    received = message_receive(channel=Channel.API, session_id="visitor-1",
+                               text="Me llamo Ana Pérez y necesito un seguro de auto",
+                               generate=False, caller_replies=True)  # fmt: skip
+    with CaptureQueriesContext(connection) as queries:
+        lead_message_process(message=received.message)
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert sum(sql.startswith('UPDATE "leads_lead"') for sql in statements) == 1
+    # The fields' events in one INSERT, the score's in another.
+    assert sum(sql.startswith('INSERT INTO "leads_leadevent"') for sql in statements) == 2
+    lead = lead_of()
+    assert (lead.name, lead.visitor_messages) == ("Ana Pérez", 2)
+    assert lead.need.lower().startswith("necesito un seguro de auto")
+    assert lead.field_sources == {"name": "extractor", "need": "extractor"}
+    assert lead.score > before.score
+    assert [(e.field, e.message_id) for e in LeadEvent.objects.filter(
+        lead=lead, kind=LeadEvent.Kind.FIELD).order_by("id")] == [
+        ("name", received.message.pk), ("need", received.message.pk)]  # fmt: skip
+    score = LeadEvent.objects.get(lead=lead, kind=LeadEvent.Kind.SCORE, new=str(lead.score))
+    assert score.old == str(before.score)
+
+
+def test_a_reply_reads_its_lead_once_and_the_model_hears_what_the_message_said(
+    company: Company, llm: FakeOpenAI
+) -> None:
+    """The booking check, the known fields and the prompt's lead state share the lead the
+    message just updated: no read of the lead before the model is called."""
+    with model_on(llm):
+        received = message_receive(channel=Channel.API, session_id="visitor-1",
+                                   text="Necesito un seguro de auto, mi presupuesto es 500 dólares",
+                                   generate=False)  # fmt: skip
+        with CaptureQueriesContext(connection) as queries:
+            reply = reply_generate(message_id=received.message.pk)
+    assert reply is not None and reply.provider != "offline"
+    statements = [query["sql"] for query in queries.captured_queries]
+    stored = next(i for i, sql in enumerate(statements)
+                  if sql.startswith('UPDATE "conversations_message" SET "text"'))  # fmt: skip
+    assert not [sql for sql in statements[:stored] if sql.startswith("SELECT l.* FROM leads_lead")]
+    [request] = [r for r in llm.requests if not (r.json or {}).get("response_format")]
+    system = request.json["messages"][0]["content"]
+    assert "need: Necesito un seguro de auto" in system and "budget: 500 USD" in system
+
+
+def test_a_replys_hooks_share_the_lead_until_another_copy_is_saved(company: Company) -> None:
+    conversation_id = say("Hola").conversation_id
+    with reply_scoped():
+        with CaptureQueriesContext(connection) as queries:
+            first = lead_for_reply(conversation_id)
+            assert first is not None and lead_for_reply(conversation_id) is first
+        assert len(queries) == 1
+        first.save()  # the shared copy itself: still shared
+        assert lead_for_reply(conversation_id) is first
+        other = Lead.objects.get(pk=first.pk)
+        other.name = "Ana"
+        other.save()
+        again = lead_for_reply(conversation_id)
+        assert again is not None and again is not first and again.name == "Ana"
+    with CaptureQueriesContext(connection) as queries:
+        lead_for_reply(conversation_id)
+        lead_for_reply(conversation_id)
+    assert len(queries) == 2  # outside a reply: read each time
 
 
 def test_the_offline_assistant_never_asks_again_for_what_the_lead_knows(company: Company) -> None:
