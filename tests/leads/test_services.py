@@ -414,7 +414,7 @@ def test_a_reply_reads_its_lead_once_and_the_model_hears_what_the_message_said(
     with model_on(llm):
         received = message_receive(channel=Channel.API, session_id="visitor-1",
                                    text="Necesito un seguro de auto, mi presupuesto es 500 dólares",
-                                   generate=False)  # fmt: skip
+                                   generate=False, caller_replies=True)  # fmt: skip
         with CaptureQueriesContext(connection) as queries:
             reply = reply_generate(message_id=received.message.pk)
     assert reply is not None and reply.provider != "offline"
@@ -425,6 +425,27 @@ def test_a_reply_reads_its_lead_once_and_the_model_hears_what_the_message_said(
     [request] = [r for r in llm.requests if not (r.json or {}).get("response_format")]
     system = request.json["messages"][0]["content"]
     assert "need: Necesito un seguro de auto" in system and "budget: 500 USD" in system
+
+
+def test_a_reply_whose_message_merges_two_leads_tells_the_model_what_both_knew(
+    company: Company, llm: FakeOpenAI
+) -> None:
+    say("Necesito un seguro de hogar, presupuesto 4 mil dólares", session="web-1",
+        channel=Channel.WEB)  # fmt: skip
+    say("soy ana@acme.mx", session="web-1", channel=Channel.WEB)
+    with model_on(llm):
+        received = message_receive(
+            channel=Channel.API,
+            session_id="api-1",
+            text="soy ana@acme.mx",
+            generate=False,
+            caller_replies=True,
+        )
+        reply = reply_generate(message_id=received.message.pk)
+    assert reply is not None and Lead.objects.count() == 1
+    [request] = [r for r in llm.requests if not (r.json or {}).get("response_format")]
+    system = request.json["messages"][0]["content"]
+    assert "need: Necesito un seguro de hogar" in system and "budget: 4,000 USD" in system
 
 
 def test_a_replys_hooks_share_the_lead_until_another_copy_is_saved(company: Company) -> None:
