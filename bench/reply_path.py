@@ -12,7 +12,9 @@ no latency), and counts, per message and stage:
 * reading: `lead_model_extract`, the model's reading of the lead once the conversation pauses;
 
 the SQL statements run (exact, the same every run) and the CPU time of this thread (the fake
-upstream runs in another thread and is not counted), as the median over the messages.
+upstream runs in another thread and is not counted), as the median over the messages. A last
+row, "reply to first token", counts the part of the reply task before its first delta is
+published (what the worker adds to the visitor's time to the first token).
 
 Side by side with a baseline in one run: `--baseline REF` checks REF out into a temporary git
 worktree and runs the same measurement on that code and on this checkout alternately, each

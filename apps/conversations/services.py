@@ -384,7 +384,7 @@ def _reply_generate(
     )
     decided = next((text for text in ReplyHooks.run(ReplyHooks.answer, visitor) if text), None)
     if decided is not None:
-        _REPLY_SCOPE.set(None)
+        _REPLY_SCOPE.set(None)  # what the hooks shared may change from here on
         result = aio.run(_decided_reply(decided, publisher))
     else:
         known: frozenset[str] = frozenset().union(*ReplyHooks.run(ReplyHooks.known, conversation))

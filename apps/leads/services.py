@@ -766,6 +766,7 @@ def lead_for_reply(conversation_id: int) -> Lead | None:
 
 
 def lead_for_reply_keep(conversation_id: int, lead: Lead) -> None:
+    """The reply's hooks use `lead`, just updated, as the conversation's lead."""
     reply_scope()[f"lead:{conversation_id}"] = lead
 
 
