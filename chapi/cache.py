@@ -2,7 +2,7 @@
 
 `django.core.cache.backends.redis` builds a new `redis.Redis` for every cache operation, and
 building one fills its table of response callbacks (about 170 entries): on the reply path
-that cost more CPU than the command's round trip. A redis-py client is safe to share between
+that cost about as much as the command's round trip. A redis-py client is safe to share between
 threads (each command takes a connection from the pool), so one per pool is kept. It relies on
 `RedisCacheClient`'s pool helpers (`_get_connection_pool_index`, `_get_connection_pool`), as
 in Django 4.0 to 5.2; tests/chapi/test_cache.py fails if they change.
