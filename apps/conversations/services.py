@@ -383,13 +383,13 @@ def _reply_generate(
         reply_deltas=reply_deltas,
     )
     decided = next((text for text in ReplyHooks.run(ReplyHooks.answer, visitor) if text), None)
-    if decided is not None:
-        _REPLY_SCOPE.set(None)  # what the hooks shared may change from here on
-        result = aio.run(_decided_reply(decided, publisher))
-    else:
+    if decided is None:
         known: frozenset[str] = frozenset().union(*ReplyHooks.run(ReplyHooks.known, conversation))
         messages = messages_compose(config, history, visitor.text, conversation.pk)
-        _REPLY_SCOPE.set(None)  # what the hooks shared may change from here on
+    _REPLY_SCOPE.set(None)  # what the hooks shared may change from here on
+    if decided is not None:
+        result = aio.run(_decided_reply(decided, publisher))
+    else:
         result = aio.run(
             reply_generate_async(
                 config=config,

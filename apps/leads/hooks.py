@@ -50,10 +50,7 @@ def on_received(visitor: Message) -> None:
     words, or when a qualified lead asks for a price and the company's rules say so."""
     processed = lead_message_process(message=visitor)
     conversation = visitor.conversation
-    if not {"email", "phone"} & set(processed.changed):
-        # The reply's other hooks use the lead as this message left it; a new email or phone
-        # may have merged it with another lead, which they read then.
-        lead_for_reply_keep(conversation.pk, processed.lead)
+    lead_for_reply_keep(conversation.pk, processed.lead)  # as this message left it
     inbox_publish("message.created", conversation_id=conversation.pk)
     if conversation.mode != Conversation.Mode.BOT:
         return

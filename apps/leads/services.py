@@ -659,6 +659,10 @@ def lead_message_process(*, message: Message) -> Processed:
             lead=lead, conversation_id=conversation.pk, today=today, save_also=activity
         ):
             lead.save(update_fields=[*activity, "updated_at"])
+        if {"email", "phone"} & set(changed):
+            # A new email or phone may have merged this lead with another one
+            # (lead_merge_duplicates, which may delete this one): go on with the lead left.
+            lead = Lead.objects.get(contacts__pk=conversation.contact_id)
     lead_changed_broadcast(lead)
     return Processed(lead=lead, changed=changed)
 
